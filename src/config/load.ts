@@ -1,0 +1,121 @@
+import { type ParsedSettings, settingsSchema } from './settings.js';
+
+/** Pulse's settings, validated and typed. Built once at start-up; nothing else reads the environment. */
+export interface Settings {
+  http: { port: number; host: string; graphiql: boolean; shutdownGraceMs: number };
+  nats: {
+    /** Undefined when NATS_URL is unset: Pulse then looks on 127.0.0.1:4222 or starts its own server. */
+    servers: string[] | undefined;
+    credsFile: string | undefined;
+    user: string | undefined;
+    pass: string | undefined;
+    token: string | undefined;
+  };
+  stream: {
+    name: string;
+    subjectPrefix: string;
+    maxAgeMs: number;
+    /** -1 for no limit. */
+    maxBytes: number;
+    replicas: number;
+    duplicateWindowMs: number;
+  };
+  ingest: {
+    deadlineMs: number;
+    attemptTimeoutMs: number;
+    concurrency: number;
+  };
+  limits: {
+    maxBatch: number;
+    maxPropertiesBytes: number;
+    maxTypeLength: number;
+    maxFutureMs: number;
+  };
+  auth: { apiKeys: string | undefined; apiKeysFile: string | undefined };
+  dataDir: string;
+  log: { level: ParsedSettings['PULSE_LOG_LEVEL']; pretty: boolean };
+}
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+/** `--nats-url x` and `--nats-url=x` set NATS_URL; `--stream` sets PULSE_STREAM (the prefix is optional). */
+function flagsToVariables(argv: readonly string[]): Record<string, string> {
+  const known = new Set(Object.keys(settingsSchema.shape));
+  const values: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new SettingsError(`unexpected argument "${arg}"`);
+    const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const name = flag.toUpperCase().replaceAll('-', '_');
+    const variable = known.has(name) ? name : known.has(`PULSE_${name}`) ? `PULSE_${name}` : undefined;
+    if (!variable) throw new SettingsError(`unknown flag --${flag}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new SettingsError(`flag --${flag} needs a value`);
+    values[variable] = value;
+  }
+  return values;
+}
+
+/**
+ * Reads settings from the environment, with CLI flags taking precedence.
+ * Throws a SettingsError whose message names every bad variable, one per line.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Settings {
+  const source: Record<string, string | undefined> = {};
+  for (const key of Object.keys(settingsSchema.shape)) source[key] = env[key];
+  Object.assign(source, flagsToVariables(argv));
+
+  const parsed = settingsSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new SettingsError(lines.join('\n'));
+  }
+  const s = parsed.data;
+  if (s.PULSE_DUPLICATE_WINDOW <= s.PULSE_PUBLISH_DEADLINE) {
+    // A retried publish is only a no-op while its first attempt is still inside the window.
+    throw new SettingsError(
+      'PULSE_DUPLICATE_WINDOW: must be longer than PULSE_PUBLISH_DEADLINE, or a retried publish could be stored twice',
+    );
+  }
+  const isOn = (v: string) => v === 'on' || v === 'true' || v === '1';
+  return {
+    http: { port: s.PORT, host: s.HOST, graphiql: isOn(s.PULSE_GRAPHIQL), shutdownGraceMs: s.PULSE_SHUTDOWN_GRACE },
+    nats: {
+      servers: s.NATS_URL,
+      credsFile: s.NATS_CREDS,
+      user: s.NATS_USER,
+      pass: s.NATS_PASS,
+      token: s.NATS_TOKEN,
+    },
+    stream: {
+      name: s.PULSE_STREAM,
+      subjectPrefix: s.PULSE_SUBJECT_PREFIX,
+      maxAgeMs: s.PULSE_STREAM_MAX_AGE,
+      maxBytes: s.PULSE_STREAM_MAX_BYTES,
+      replicas: s.PULSE_STREAM_REPLICAS,
+      duplicateWindowMs: s.PULSE_DUPLICATE_WINDOW,
+    },
+    ingest: {
+      deadlineMs: s.PULSE_PUBLISH_DEADLINE,
+      attemptTimeoutMs: s.PULSE_PUBLISH_ATTEMPT_TIMEOUT,
+      concurrency: s.PULSE_PUBLISH_CONCURRENCY,
+    },
+    limits: {
+      maxBatch: s.PULSE_MAX_BATCH,
+      maxPropertiesBytes: s.PULSE_MAX_PROPERTIES_BYTES,
+      maxTypeLength: s.PULSE_MAX_TYPE_LENGTH,
+      maxFutureMs: s.PULSE_MAX_FUTURE,
+    },
+    auth: { apiKeys: s.PULSE_API_KEYS, apiKeysFile: s.PULSE_API_KEYS_FILE },
+    dataDir: s.PULSE_DATA_DIR,
+    log: {
+      level: s.PULSE_LOG_LEVEL,
+      pretty: s.PULSE_LOG_PRETTY === 'on' || (s.PULSE_LOG_PRETTY === 'auto' && Boolean(process.stdout.isTTY)),
+    },
+  };
+}

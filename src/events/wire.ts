@@ -1,0 +1,90 @@
+import { MalformedEvent } from './errors.js';
+import type { PulseEvent, StoredEvent } from './event.js';
+import { toMillis } from './validate.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The message body of an event: the Event's fields but `cursor`, as JSON. */
+export function encodeEvent(event: PulseEvent): Uint8Array {
+  return encoder.encode(
+    JSON.stringify({
+      id: event.id,
+      type: event.type,
+      userId: event.userId,
+      anonymousId: event.anonymousId,
+      properties: event.properties,
+      occurredAt: event.occurredAt,
+      receivedAt: event.receivedAt,
+    }),
+  );
+}
+
+/** One message read from the stream, as any consumer sees it. */
+export interface EventMessage {
+  subject: string;
+  data: Uint8Array;
+  seq: number;
+  /** When the stream stored it, in ms since the epoch. */
+  timestampMs: number;
+  /** The Nats-Msg-Id header, when present. */
+  msgId?: string;
+}
+
+const MAX_TEXT = 512;
+const isText = (value: unknown): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= MAX_TEXT && !/[\u0000-\u001f\u007f]/.test(value);
+
+function isoOr(value: unknown, fallbackMs: number, field: string): string {
+  if (value === undefined || value === null) return new Date(fallbackMs).toISOString();
+  const ms = typeof value === 'string' ? toMillis(value) : Number.NaN;
+  if (ms === undefined || Number.isNaN(ms)) throw new MalformedEvent(`${field} is not an ISO-8601 date-time`);
+  return new Date(ms).toISOString();
+}
+
+/**
+ * Reads an event from a stream message, written by Pulse or by any service that follows the wire
+ * format. `typeOf` maps the message's subject to the type it names; the body's type must match it,
+ * so that filters on the subject and on the body agree. Throws MalformedEvent with the reason.
+ */
+export function decodeEvent(message: EventMessage, typeOf: (subject: string) => string | undefined): StoredEvent {
+  let body: unknown;
+  try {
+    body = JSON.parse(decoder.decode(message.data));
+  } catch (err) {
+    throw new MalformedEvent('the body is not UTF-8 JSON', { cause: err });
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new MalformedEvent('the body is not a JSON object');
+  }
+  const raw = body as Record<string, unknown>;
+  if (!isText(raw.type)) throw new MalformedEvent('type is missing or not a short string');
+  const subjectType = typeOf(message.subject);
+  if (subjectType !== raw.type) {
+    throw new MalformedEvent(
+      `the subject ${JSON.stringify(message.subject)} does not name the type ${JSON.stringify(raw.type)}`,
+    );
+  }
+  const userId = raw.userId ?? null;
+  const anonymousId = raw.anonymousId ?? null;
+  if (userId !== null && !isText(userId)) throw new MalformedEvent('userId is not a short string');
+  if (anonymousId !== null && !isText(anonymousId)) throw new MalformedEvent('anonymousId is not a short string');
+  if (userId === null && anonymousId === null) throw new MalformedEvent('neither userId nor anonymousId is set');
+  const properties = raw.properties ?? {};
+  if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
+    throw new MalformedEvent('properties is not a JSON object');
+  }
+  const id = raw.id ?? message.msgId ?? `seq-${message.seq}`;
+  if (!isText(id)) throw new MalformedEvent('id is not a short string');
+  const receivedAt = isoOr(raw.receivedAt, message.timestampMs, 'receivedAt');
+  return {
+    seq: message.seq,
+    id,
+    type: raw.type,
+    userId,
+    anonymousId,
+    properties: properties as Record<string, unknown>,
+    occurredAt: isoOr(raw.occurredAt, Date.parse(receivedAt), 'occurredAt'),
+    receivedAt,
+  };
+}

@@ -1,0 +1,94 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import pLimit from 'p-limit';
+import { EventBusUnavailable } from './errors.js';
+import { backoffMs, isStoreFull, isTransient } from './retry.js';
+
+/** Settings of the publisher; each has the default shown. */
+export interface PublisherOptions {
+  /** The stream every publish must land in (checked by the server). */
+  stream: string;
+  /** How long a publish may keep retrying before it fails with EVENT_BUS_UNAVAILABLE. Default 5000. */
+  deadlineMs?: number;
+  /** How long one attempt waits for its ack. Default 2000. */
+  attemptTimeoutMs?: number;
+  /** Publishes in flight at once in this process. Default 256. */
+  concurrency?: number;
+  /** Told of each retry, for metrics and logs. */
+  onRetry?: (err: unknown, attempt: number) => void;
+}
+
+export interface PublishAck {
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface Publisher {
+  /** Publishes one message with msgId as Nats-Msg-Id and resolves when JetStream acknowledged it. */
+  publish(subject: string, data: Uint8Array, msgId: string): Promise<PublishAck>;
+  /** Resolves once every publish started so far has settled. */
+  settled(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createPublisher(js: JetStreamClient, options: PublisherOptions): Publisher {
+  const deadlineMs = options.deadlineMs ?? 5000;
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 2000;
+  const limit = pLimit(options.concurrency ?? 256);
+  const inFlight = new Set<Promise<unknown>>();
+
+  async function attemptUntilDeadline(
+    subject: string,
+    data: Uint8Array,
+    msgId: string,
+    giveUpAt: number,
+  ): Promise<PublishAck> {
+    for (let attempt = 0; ; attempt++) {
+      const remaining = giveUpAt - Date.now();
+      try {
+        // Retries reuse the event id as Nats-Msg-Id: a publish that timed out may have been stored,
+        // and the stream's duplicate window turns the retry into a no-op instead of a second copy.
+        const ack = await js.publish(subject, data, {
+          msgID: msgId,
+          timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+          expect: { streamName: options.stream },
+        });
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        if (isStoreFull(err)) {
+          throw new EventBusUnavailable('the event stream is full and refuses new events; retry later', {
+            cause: err,
+            details: { reason: 'STREAM_FULL' },
+          });
+        }
+        const wait = backoffMs(attempt);
+        if (!isTransient(err) || Date.now() + wait >= giveUpAt) {
+          throw new EventBusUnavailable(
+            `the event bus did not acknowledge within ${deadlineMs} ms; retry with the same id`,
+            {
+              cause: err,
+            },
+          );
+        }
+        options.onRetry?.(err, attempt + 1);
+        await sleep(wait);
+      }
+    }
+  }
+
+  return {
+    publish(subject, data, msgId) {
+      const giveUpAt = Date.now() + deadlineMs;
+      const pending = limit(() => attemptUntilDeadline(subject, data, msgId, giveUpAt));
+      inFlight.add(pending);
+      void pending.then(
+        () => inFlight.delete(pending),
+        () => inFlight.delete(pending),
+      );
+      return pending;
+    },
+    async settled() {
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { createLogger, currentRequestId, inRequestScope, type Logger, type RequestScope } from './logger.js';
