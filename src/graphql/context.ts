@@ -10,7 +10,12 @@ export interface PulseServices {
   log: Logger;
 }
 
-/** Per-request context. */
+/** Per-request context, the same for every transport (HTTP, SSE, WebSocket, NATS). */
 export interface PulseContext extends PulseServices {
   requestId: string;
+}
+
+/** Builds the context of one request (one GraphQL operation). Per-request state (loaders) starts here. */
+export function createRequestContext(services: PulseServices, requestId: string): PulseContext {
+  return { ...services, requestId };
 }

@@ -1,6 +1,13 @@
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { type PulseContext, type PulseServices, schema, toClientError, useInputErrorCodes } from '../graphql/index.js';
+import {
+  createRequestContext,
+  type PulseContext,
+  type PulseServices,
+  schema,
+  toClientError,
+  useInputErrorCodes,
+} from '../graphql/index.js';
 import { currentRequestId, type Logger } from '../log/index.js';
 
 export interface YogaOptions {
@@ -28,7 +35,7 @@ export function createPulseYoga(options: YogaOptions): PulseYoga {
     graphiql: options.graphiql === false ? false : { title: 'Pulse', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
     plugins: [useInputErrorCodes()],
-    context: () => ({ ...services, requestId: currentRequestId() ?? 'unknown' }),
+    context: () => createRequestContext(services, currentRequestId() ?? 'unknown'),
     maskedErrors: {
       maskError: (error) =>
         toClientError(error, currentRequestId(), (unexpected) => log.error({ err: unexpected }, 'unexpected error')),
