@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { inRequestScope, type Logger } from '../log/index.js';
 import type { Readiness } from '../nats/index.js';
+import { createDashboard } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import type { PulseYoga } from './yoga.js';
 
@@ -34,6 +35,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const { yoga, metrics, readiness, log } = options;
   let closing = false;
+  const dashboard = createDashboard();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
@@ -49,11 +51,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         res.end(text);
         return;
       }
-      if (path === '/') {
-        res.writeHead(302, { location: '/graphql' });
-        res.end();
-        return;
-      }
+      const etag = req.headers['if-none-match'];
+      if (await dashboard.serve(path, typeof etag === 'string' ? etag : undefined, res)) return;
     }
     await yoga.handle(req, res);
   }
