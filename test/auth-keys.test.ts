@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,21 @@ describe('API key entries', () => {
     assert.throws(() => parseKeyList('noscope', 'PULSE_API_KEYS'), KeyConfigError);
     assert.throws(() => parseKeyFile('sha256:abc=read', 'k.txt'), /k.txt line 1: sha256: needs 64 hex digits/);
     assert.throws(() => parseKeyList('short=read', 'PULSE_API_KEYS'), /at least 8 characters/);
+  });
+
+  test('every lookup compares against every key in constant time, whichever key matches', (t) => {
+    const entries = parseKeyList('first-key-1=read,second-key-2=read,third-key-3=read', 'PULSE_API_KEYS');
+    const calls: number[] = [];
+    const original = crypto.timingSafeEqual;
+    t.mock.method(crypto, 'timingSafeEqual', (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
+      calls.push(1);
+      return original(a, b);
+    });
+    for (const presented of ['first-key-1', 'third-key-3', 'no-such-key']) {
+      calls.length = 0;
+      findKey(entries, presented);
+      assert.equal(calls.length, 3, `${presented}: one timingSafeEqual per configured key, no early exit`);
+    }
   });
 
   test('key ids name a key without revealing it', () => {

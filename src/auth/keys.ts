@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import crypto from 'node:crypto';
 import { KeyConfigError } from './errors.js';
 import { type Principal, SCOPES, type Scope } from './scopes.js';
 
@@ -9,7 +9,7 @@ export interface KeyEntry {
 }
 
 export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  return crypto.createHash('sha256').update(text).digest();
 }
 
 function keyIdOf(hash: Buffer): string {
@@ -73,7 +73,7 @@ export function findKey(entries: readonly KeyEntry[], presented: string): Princi
   const hash = sha256(presented);
   let found: Principal | undefined;
   for (const entry of entries) {
-    if (timingSafeEqual(entry.hash, hash) && !found) found = entry.principal;
+    if (crypto.timingSafeEqual(entry.hash, hash) && !found) found = entry.principal;
   }
   return found;
 }
