@@ -1,0 +1,273 @@
+// The projector of one generation: while it holds the generation's lease, it reads the event
+// stream through a durable consumer in batches, folds each batch into the read models, commits
+// the position, and only then acknowledges. Effect exactly once rests on three things: each KV
+// value records the last batch it reflects (a batch applied again skips what a value already
+// holds), writes are revision-checked (two writers cannot both apply), and a batch is applied only
+// when the consumer delivered every message before it (delivery sequences without a gap).
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { decodeEvent, MalformedEvent, type StoredEvent } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { EventSubjects } from '../nats/index.js';
+import { BatchConflict, createBatchApplier } from './batch-applier.js';
+import { type BatchSourceOptions, openBatchSource } from './batch-source.js';
+import type { DeadLetter, DeadLetters } from './dead-letters.js';
+import { acquireLease, type Lease } from './lease.js';
+import { type Position, readPosition, writePosition } from './position.js';
+import type { ReadModel } from './read-model.js';
+import type { ReadModelStore } from './store.js';
+
+/** What one applied batch did, for metrics. */
+export interface BatchReport {
+  generation: number;
+  events: number;
+  deadLetters: number;
+  position: number;
+  /** Messages in the stream after the batch, not yet applied. */
+  lag: number;
+  seconds: number;
+}
+
+export interface ProjectorStatus {
+  generation: number;
+  /** Holding the lease and applying (a standby waits for the lease). */
+  active: boolean;
+  /** The last stream sequence in the read models. */
+  position: number;
+  /** Stream messages not yet applied; undefined until first measured. */
+  lag: number | undefined;
+}
+
+export interface GenerationProjectorOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  store: ReadModelStore;
+  generation: number;
+  /** The event stream. */
+  stream: string;
+  subjects: EventSubjects;
+  models: ReadModel[];
+  deadLetters: DeadLetters;
+  batch: BatchSourceOptions;
+  leaseTtlMs: number;
+  /** Events larger than this (as JSON) are kept in recent lists by sequence. Default 2048. */
+  maxInlineEventBytes?: number;
+  /** Bytes of read-model values (as stored) kept in memory between batches. Default 32 MiB. */
+  cacheBytes?: number;
+  /** How often lag is measured while idle. Default 1000. */
+  lagIntervalMs?: number;
+  log: Logger;
+  onBatch?: (report: BatchReport) => void;
+}
+
+export interface GenerationProjector {
+  status(): ProjectorStatus;
+  /** Finishes the batch in hand, releases the lease and stops. */
+  stop(): Promise<void>;
+}
+
+/** The consumer delivered out of order or skipped a delivery: start again from the committed position. */
+class DeliveryGap extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeliveryGap';
+  }
+}
+
+class LeaseLost extends Error {
+  constructor() {
+    super('the projector lease was lost before the batch was committed');
+    this.name = 'LeaseLost';
+  }
+}
+
+const CONFLICT_ATTEMPTS = 3;
+
+function toEventMessage(msg: JsMsg) {
+  return {
+    subject: msg.subject,
+    data: msg.data,
+    seq: msg.seq,
+    timestampMs: msg.time.getTime(),
+    msgId: msg.headers?.get('Nats-Msg-Id') || undefined,
+  };
+}
+
+export function consumerName(generation: number): string {
+  return `RM_G${generation}`;
+}
+
+export function startGenerationProjector(options: GenerationProjectorOptions): GenerationProjector {
+  const { js, jsm, store, generation, stream, subjects, deadLetters, log } = options;
+  const stopping = new AbortController();
+  const status: ProjectorStatus = { generation, active: false, position: 0, lag: undefined };
+  const name = consumerName(generation);
+
+  async function freshConsumer(afterSeq: number): Promise<Consumer> {
+    // Recreated at the committed position on every start: messages a crashed predecessor held
+    // unacknowledged come again at once instead of after the ack wait.
+    await jsm.consumers.delete(stream, name).catch(() => undefined);
+    await jsm.consumers.add(stream, {
+      durable_name: name,
+      description: `Pulse projector, read-model generation ${generation}`,
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: afterSeq + 1,
+      filter_subject: subjects.all,
+      ack_wait: nanos(30_000),
+      max_ack_pending: options.batch.maxMessages * 4,
+      max_deliver: -1,
+    });
+    return js.consumers.get(stream, name);
+  }
+
+  async function project(lease: Lease): Promise<void> {
+    const kv = await store.generation(generation);
+    let { position, revision } = await readPosition(kv);
+    status.position = position.seq;
+    const applier = createBatchApplier({
+      kv,
+      models: options.models,
+      maxInlineEventBytes: options.maxInlineEventBytes ?? 2048,
+      cacheBytes: options.cacheBytes ?? 32 * 1024 * 1024,
+    });
+    const source = await openBatchSource(await freshConsumer(position.seq), options.batch);
+    const leaseLost = new AbortController();
+    void lease.lost.then(() => leaseLost.abort());
+    const signal = AbortSignal.any([stopping.signal, leaseLost.signal]);
+    let lastDelivery = 0;
+    let ackedSeq = position.seq;
+    status.active = true;
+    log.info({ generation, position: position.seq }, 'projector active');
+
+    async function commit(batch: JsMsg[]): Promise<void> {
+      const started = performance.now();
+      let newest = batch[0];
+      const unapplied = new Map<number, JsMsg>();
+      for (const msg of batch) {
+        if (msg.info.deliverySequence !== lastDelivery + 1) {
+          throw new DeliveryGap(`delivery ${msg.info.deliverySequence} followed ${lastDelivery}`);
+        }
+        lastDelivery = msg.info.deliverySequence;
+        if (msg.seq > newest.seq) newest = msg;
+        if (msg.seq > position.seq) unapplied.set(msg.seq, msg);
+      }
+      const fresh = [...unapplied.values()].sort((a, b) => a.seq - b.seq);
+      if (fresh.length > 0) {
+        const events: StoredEvent[] = [];
+        const letters: DeadLetter[] = [];
+        for (const msg of fresh) {
+          try {
+            events.push(decodeEvent(toEventMessage(msg), subjects.typeOf));
+          } catch (err) {
+            if (!(err instanceof MalformedEvent)) throw err;
+            letters.push({ subject: msg.subject, seq: msg.seq, data: msg.data, reason: err.message });
+          }
+        }
+        await Promise.all(letters.map((letter) => deadLetters.send(letter)));
+        const seq = fresh[fresh.length - 1].seq;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await applier.apply(events, seq);
+            break;
+          } catch (err) {
+            if (!(err instanceof BatchConflict) || attempt >= CONFLICT_ATTEMPTS || !lease.isHeld()) throw err;
+          }
+        }
+        if (!lease.isHeld()) throw new LeaseLost();
+        const next: Position = {
+          seq,
+          applied: position.applied + events.length,
+          deadLetters: position.deadLetters + letters.length,
+          updatedAt: new Date().toISOString(),
+        };
+        revision = await writePosition(kv, next, revision);
+        position = next;
+        status.position = seq;
+        for (const letter of letters) {
+          log.warn(
+            { seq: letter.seq, subject: letter.subject, reason: letter.reason },
+            'moved a message that is not an event to the dead-letter stream',
+          );
+        }
+        status.lag = newest.info.pending;
+        options.onBatch?.({
+          generation,
+          events: events.length,
+          deadLetters: letters.length,
+          position: seq,
+          lag: newest.info.pending,
+          seconds: (performance.now() - started) / 1000,
+        });
+      }
+      // AckPolicy.All: one ack covers the whole batch. Never twice for one sequence (unsafe on 2.9.10).
+      if (newest.seq > ackedSeq) {
+        newest.ack();
+        ackedSeq = newest.seq;
+      }
+    }
+
+    try {
+      for (;;) {
+        const batch = await source.next(signal);
+        if (!batch) break;
+        await commit(batch);
+      }
+    } finally {
+      status.active = false;
+      await source.close();
+    }
+  }
+
+  async function measureLag(): Promise<void> {
+    try {
+      const { state } = await jsm.streams.info(stream);
+      let position = status.position;
+      if (!status.active) position = (await readPosition(await store.generation(generation))).position.seq;
+      status.position = Math.max(status.position, position);
+      status.lag = Math.max(0, state.last_seq - status.position);
+    } catch {
+      // Measured again at the next tick; the projector itself does not depend on it.
+    }
+  }
+  const lagTimer = setInterval(() => void measureLag(), options.lagIntervalMs ?? 1000);
+  void measureLag();
+
+  const running = (async () => {
+    while (!stopping.signal.aborted) {
+      let lease: Lease | undefined;
+      try {
+        lease = await acquireLease(store.leases, `g${generation}`, {
+          ttlMs: options.leaseTtlMs,
+          signal: stopping.signal,
+        });
+        if (!lease) break;
+        await project(lease);
+      } catch (err) {
+        if (!stopping.signal.aborted) {
+          const expected = err instanceof DeliveryGap || err instanceof LeaseLost || err instanceof BatchConflict;
+          log[expected ? 'info' : 'warn']({ err, generation }, 'projector stopped; starting again from its position');
+        }
+      } finally {
+        await lease?.release();
+      }
+      if (!stopping.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+
+  return {
+    status: () => ({ ...status }),
+    async stop() {
+      stopping.abort();
+      clearInterval(lagTimer);
+      await running;
+    },
+  };
+}
