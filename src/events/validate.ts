@@ -24,11 +24,18 @@ export interface Receipt {
   sentAt?: Date | null;
 }
 
-// Control characters would reach logs, headers (Nats-Msg-Id) and subjects; lone surrogates
-// cannot be encoded as UTF-8 without changing the string.
+// Control characters in an id would reach headers (a CR/LF in Nats-Msg-Id splits it) and logs, so
+// ids refuse them. A type may hold any text: its subject token is encoded (see nats/subject.ts).
+// Lone surrogates cannot be encoded as UTF-8 without changing the string, so no field takes them.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function checkText(value: unknown, field: string, maxLength: number, issues: Issue[]): value is string {
+function checkText(
+  value: unknown,
+  field: string,
+  maxLength: number,
+  issues: Issue[],
+  allowsControl = false,
+): value is string {
   if (typeof value !== 'string') {
     issues.push({ field, message: `${field} must be a string` });
     return false;
@@ -36,7 +43,8 @@ function checkText(value: unknown, field: string, maxLength: number, issues: Iss
   if (value.trim() === '') issues.push({ field, message: `${field} must not be empty` });
   else if (value.length > maxLength)
     issues.push({ field, message: `${field} must be at most ${maxLength} characters` });
-  else if (CONTROL.test(value)) issues.push({ field, message: `${field} must not contain control characters` });
+  else if (!allowsControl && CONTROL.test(value))
+    issues.push({ field, message: `${field} must not contain control characters` });
   else if (!value.isWellFormed()) issues.push({ field, message: `${field} must be valid Unicode` });
   else return true;
   return false;
@@ -104,7 +112,7 @@ export function validateEvent(
   if (input.id !== undefined && input.id !== null) {
     if (checkText(input.id, 'id', limits.maxIdLength ?? 128, issues)) id = input.id;
   }
-  checkText(input.type, 'type', limits.maxTypeLength, issues);
+  checkText(input.type, 'type', limits.maxTypeLength, issues, true);
   const maxUserId = limits.maxUserIdLength ?? 256;
   const hasUserId = input.userId !== undefined && input.userId !== null;
   const hasAnonymousId = input.anonymousId !== undefined && input.anonymousId !== null;

@@ -1,5 +1,6 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { ClosedConnectionError, DrainingConnectionError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { NoStreamResponders } from '../nats/index.js';
 
 /**
  * Whether a failed publish may succeed if tried again: timeouts, "no responders" and "JetStream
@@ -11,6 +12,7 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) return false;
   if (
     err instanceof TimeoutError ||
+    err instanceof NoStreamResponders ||
     err instanceof RequestError ||
     (err instanceof Error && err.name === 'JetStreamNotEnabled')
   )

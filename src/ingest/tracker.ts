@@ -58,9 +58,15 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   async function store(event: PulseEvent): Promise<TrackResult> {
     const ack = await publisher.publish(subjects.forType(event.type), encodeEvent(event), event.id);
-    const result = ack.duplicate
-      ? { event: await original(ack.seq, event), duplicate: true }
-      : { event: { ...event, seq: ack.seq }, duplicate: false };
+    if (!ack.duplicate) return tracked({ event: { ...event, seq: ack.seq }, duplicate: false });
+    const stored = await original(ack.seq, event);
+    // A retried publish whose earlier attempt was stored (only its ack was lost) is this call's
+    // own event, not a duplicate: the same receivedAt tells it apart from a client's repeat.
+    const isOwnEarlierAttempt = ack.attempts > 1 && stored.receivedAt === event.receivedAt;
+    return tracked({ event: stored, duplicate: !isOwnEarlierAttempt });
+  }
+
+  function tracked(result: TrackResult): TrackResult {
     options.onTracked?.(result);
     return result;
   }
