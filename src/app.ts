@@ -2,12 +2,21 @@
 // process. Everything it starts, it stops, in reverse order.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Settings } from './config/index.js';
-import { decodeCursor, decodeEvent } from './events/index.js';
-import { createHttpServer, createMetrics, createPulseYoga } from './http/index.js';
+import { decodeCursor, decodeEvent, MalformedEvent } from './events/index.js';
+import {
+  createGraphQLWebSocket,
+  createHttpServer,
+  createLiveDelivery,
+  createMetrics,
+  createPulseYoga,
+  registerLiveMetrics,
+} from './http/index.js';
 import { createPublisher, createTracker } from './ingest/index.js';
+import { createLiveService } from './live/index.js';
 import type { Logger } from './log/index.js';
 import {
   connectNats,
+  createAckPublisher,
   createReadinessCheck,
   createStreamReader,
   eventSubjects,
@@ -16,6 +25,14 @@ import {
   provisionEventStream,
   startLocalNatsServer,
 } from './nats/index.js';
+import {
+  openReadModels,
+  type Projector,
+  projectorHealth,
+  type ReadModels,
+  startProjectorService,
+} from './projections/index.js';
+import { startPulseService } from './service/index.js';
 
 export interface PulseApp {
   /** The base URL the HTTP server listens on, e.g. http://127.0.0.1:4000. */
@@ -58,14 +75,44 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
     const subjects = eventSubjects(settings.stream.subjectPrefix);
     await provisionEventStream(jsm, { ...settings.stream, subject: subjects.all }, log);
 
-    const metrics = createMetrics({ isNatsConnected: () => link.isConnected() });
+    let projector: Projector | undefined;
+    let readModels: ReadModels | undefined;
+    const metrics = createMetrics({
+      isNatsConnected: () => link.isConnected(),
+      projectorLag: () => projector?.status()?.lag,
+      readModelReads: () => readModels?.reader.reads(),
+    });
     const reader = createStreamReader(jsm, settings.stream.name);
-    const publisher = createPublisher(jetstream(link.nc), {
+    const publisher = createPublisher(createAckPublisher(link.nc), {
       stream: settings.stream.name,
       ...settings.ingest,
       onRetry: () => metrics.publishRetries.inc(),
     });
     stops.push(() => publisher.settled());
+
+    const projections = {
+      js: jetstream(link.nc),
+      jsm,
+      stream: settings.stream,
+      subjects,
+      settings: settings.projections,
+      log,
+    };
+    const reading = await openReadModels({ ...projections, streamReader: reader });
+    readModels = reading;
+    stops.push(() => reading.close());
+    if (settings.projections.runProjector) {
+      const running = await startProjectorService({
+        ...projections,
+        onBatch(report) {
+          metrics.projectorApplied.inc(report.events);
+          metrics.projectorDeadLetters.inc(report.deadLetters);
+          metrics.projectorBatchSeconds.observe(report.seconds);
+        },
+      });
+      projector = running;
+      stops.push(() => running.stop());
+    }
     const tracker = createTracker({
       publisher,
       subjects,
@@ -74,32 +121,111 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
       onTracked: (result) => (result.duplicate ? metrics.eventsDuplicate : metrics.eventsPublished).inc(),
     });
 
+    // One shared feed serves every live subscriber of this process. Stopped after HTTP, when every
+    // subscription has completed: it stops the feed and deletes the process's consumers.
+    const live = await createLiveService({
+      js: jetstream(link.nc),
+      jsm,
+      stream: settings.stream.name,
+      subjects,
+      limits: settings.live,
+      log,
+    });
+    stops.push(() => live.close());
+    registerLiveMetrics(metrics.registry, () => live.stats());
+    const liveDelivery = createLiveDelivery({ log, keepAliveMs: settings.live.keepAliveMs });
+
+    // Room for the largest valid trackBatch: every event at the properties bound, plus its other fields.
+    const maxBodyBytes = settings.limits.maxBatch * (settings.limits.maxPropertiesBytes + 4096) + 1024 * 1024;
     const yoga = createPulseYoga({
       log,
       graphiql: settings.http.graphiql,
+      maxRequestBodySize: maxBodyBytes,
+      plugins: [liveDelivery.plugin],
       services: {
         log,
         tracker,
+        live,
+        readModels: reading,
+        async systemStatus() {
+          const stream = await reader.bounds();
+          const { subscribers } = live.stats();
+          return {
+            nats: { connected: link.isConnected(), state: link.state(), reconnects: link.reconnects() },
+            stream: { name: settings.stream.name, ...stream },
+            subscribers: { ws: subscribers.ws, sse: subscribers.sse, total: subscribers.ws + subscribers.sse },
+          };
+        },
         async eventByCursor(cursor) {
           const seq = decodeCursor(cursor);
           if (seq === undefined) return null;
           const message = await reader.get(seq);
-          return message ? decodeEvent(message, subjects.typeOf) : null;
+          if (!message) return null;
+          try {
+            return decodeEvent(message, subjects.typeOf);
+          } catch (err) {
+            // A foreign message that is not an event in the wire format: there is no event here.
+            if (err instanceof MalformedEvent) return null;
+            throw err;
+          }
         },
       },
     });
-    const readiness = createReadinessCheck(
+    const natsReadiness = createReadinessCheck(
       link,
       await jetstreamManager(link.nc, { timeout: 1500 }),
       settings.stream.name,
     );
-    const http = createHttpServer({ yoga, metrics, readiness, log });
+    // Not ready while this process's projector lags beyond the bound: its read models are stale.
+    const readiness = async () => {
+      const state = await natsReadiness();
+      const health = projector && projectorHealth(projector, settings.projections.maxLag);
+      if (!state.ready || !health || health.isHealthy) return state;
+      return { ...state, ready: false, projector: 'lagging', detail: health.detail };
+    };
+    const websocket = createGraphQLWebSocket({
+      yoga,
+      live,
+      delivery: liveDelivery,
+      log,
+      keepAliveMs: settings.live.keepAliveMs,
+    });
+    const http = createHttpServer({
+      yoga,
+      metrics,
+      readiness,
+      log,
+      websocket,
+      maxBodyBytes,
+      // First on shutdown: subscriptions complete (SSE `complete`, graphql-ws `complete`), sockets close with 1001.
+      beforeClose: async () => {
+        live.completeAll();
+        await websocket.close();
+      },
+    });
     const address = await http.listen(settings.http.port, settings.http.host);
     // Stopped first: no new requests, then in-flight mutations finish before NATS is drained.
     stops.push(() => http.close(settings.http.shutdownGraceMs));
 
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
+
+    if (settings.service.enabled) {
+      const service = await startPulseService({
+        nc: link.nc,
+        tracker,
+        fetchGraphQL: (request) => yoga.fetch(request),
+        limits: settings.limits,
+        log,
+        subjectPrefix: settings.service.subjectPrefix,
+        metadata: { stream: settings.stream.name, http: url },
+        stopGraceMs: settings.http.shutdownGraceMs,
+      });
+      // Stopped before HTTP: leaving the queue group sends new requests to the other Pulse
+      // processes, and the ones already delivered here are answered before NATS is drained.
+      stops.push(() => service.stop());
+    }
+
     log.info({ url: `${url}/graphql` }, 'Pulse is listening');
     return { url, close: stopAll };
   } catch (err) {

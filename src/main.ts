@@ -1,10 +1,13 @@
 import { startPulse } from './app.js';
+import { projectCommand, rebuildCommand } from './cli/read-model-commands.js';
 import { loadSettings, SettingsError } from './config/index.js';
 import { createLogger } from './log/index.js';
 import { NatsServerMissing, StreamConflict } from './nats/index.js';
 
 const USAGE = `usage: pulse [serve] [--port N] [--host H] [--nats-url URL] [--<setting> value]...
-  serve   run the API (default)`;
+  serve   run the API (default)
+  project run the projector alone (it keeps the read models; npm run project)
+  rebuild replay the stream into new read models and switch queries to them (npm run rebuild)`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...flags] = argv[0] && !argv[0].startsWith('--') ? argv : ['serve', ...argv];
@@ -24,6 +27,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const log = createLogger(settings.log);
 
+  if (command === 'project') return projectCommand(settings, log);
+  if (command === 'rebuild') return rebuildCommand(settings, log);
   if (command !== 'serve') {
     console.error(`pulse: unknown command "${command}"\n${USAGE}`);
     process.exit(2);

@@ -64,6 +64,13 @@ describe('the API key check', () => {
           const message = await reader.get(decodeCursor(cursor) ?? 0);
           return message ? decodeEvent(message, subjects.typeOf) : null;
         },
+        async systemStatus() {
+          return {
+            nats: { connected: link.isConnected(), state: link.state(), reconnects: link.reconnects() },
+            stream: { name: stream, ...(await reader.bounds()) },
+            subscribers: { ws: 0, sse: 0, total: 0 },
+          };
+        },
       },
     });
     const authorize: Authorize = (authorization, scope) => {

@@ -10,6 +10,10 @@ export interface Settings {
     user: string | undefined;
     pass: string | undefined;
     token: string | undefined;
+    /** A file holding an nkey seed (SU…), to sign the server's nonce. */
+    nkeySeedFile: string | undefined;
+    /** TLS: a CA file to trust, and a client certificate and key for mutual TLS. */
+    tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
   };
   stream: {
     name: string;
@@ -19,6 +23,8 @@ export interface Settings {
     maxBytes: number;
     replicas: number;
     duplicateWindowMs: number;
+    /** When full: "old" drops the oldest events (default), "new" refuses new ones with STREAM_FULL. */
+    discard: 'old' | 'new';
   };
   ingest: {
     deadlineMs: number;
@@ -32,6 +38,45 @@ export interface Settings {
     maxFutureMs: number;
   };
   auth: { apiKeys: string | undefined; apiKeysFile: string | undefined };
+  /** The NATS service (`pulse.track`, `pulse.trackBatch`, `pulse.graphql`). */
+  service: { enabled: boolean; subjectPrefix: string };
+  /** The read models: the projector that keeps them, and the queries that read them. */
+  projections: {
+    /** Run a projector inside `serve` (it always runs in `project`). */
+    runProjector: boolean;
+    /** Most events applied in one batch. */
+    batchSize: number;
+    /** Longest an event waits for its batch to fill. */
+    maxDelayMs: number;
+    /** /readyz answers 503 while the projector is further behind the stream than this many events. */
+    maxLag: number;
+    leaseTtlMs: number;
+    /** Events each recent-events list (per user, per type, overall) keeps. */
+    recentEvents: number;
+    /** Longest read-your-writes wait before CONSISTENCY_TIMEOUT. */
+    consistencyTimeoutMs: number;
+    /** Most buckets one eventCounts query may return. */
+    maxCountBuckets: number;
+    deadLetterStream: string;
+    /** How long a rebuild keeps the replaced generation for requests still reading it. */
+    retireAfterMs: number;
+  };
+  /** Live subscriptions (the `events` subscription over SSE and WebSocket). */
+  live: {
+    /** WebSocket connections plus SSE subscriptions one process holds at once. */
+    maxConnections: number;
+    maxSubscriptionsPerConnection: number;
+    /** Most events an `after` / `since` replay may deliver. */
+    maxReplayEvents: number;
+    /** Events read at a time while a subscriber catches up. */
+    replayPageSize: number;
+    /** Events that may wait for a subscriber's socket before it is closed with SLOW_SUBSCRIBER. */
+    maxPendingEvents: number;
+    /** Unsent bytes a subscriber's socket may hold before its events wait in its buffer. */
+    socketHighWaterBytes: number;
+    /** WebSocket ping and SSE comment interval. */
+    keepAliveMs: number;
+  };
   dataDir: string;
   log: { level: ParsedSettings['PULSE_LOG_LEVEL']; pretty: boolean };
 }
@@ -91,6 +136,11 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
       user: s.NATS_USER,
       pass: s.NATS_PASS,
       token: s.NATS_TOKEN,
+      nkeySeedFile: s.NATS_NKEY_SEED_FILE,
+      tls:
+        s.NATS_TLS_CA || s.NATS_TLS_CERT || s.NATS_TLS_KEY
+          ? { caFile: s.NATS_TLS_CA, certFile: s.NATS_TLS_CERT, keyFile: s.NATS_TLS_KEY }
+          : undefined,
     },
     stream: {
       name: s.PULSE_STREAM,
@@ -99,6 +149,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
       maxBytes: s.PULSE_STREAM_MAX_BYTES,
       replicas: s.PULSE_STREAM_REPLICAS,
       duplicateWindowMs: s.PULSE_DUPLICATE_WINDOW,
+      discard: s.PULSE_STREAM_DISCARD,
     },
     ingest: {
       deadlineMs: s.PULSE_PUBLISH_DEADLINE,
@@ -112,6 +163,28 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
       maxFutureMs: s.PULSE_MAX_FUTURE,
     },
     auth: { apiKeys: s.PULSE_API_KEYS, apiKeysFile: s.PULSE_API_KEYS_FILE },
+    service: { enabled: isOn(s.PULSE_SERVICE), subjectPrefix: s.PULSE_SERVICE_PREFIX },
+    projections: {
+      runProjector: isOn(s.PULSE_PROJECTOR),
+      batchSize: s.PULSE_PROJECTOR_BATCH,
+      maxDelayMs: s.PULSE_PROJECTOR_MAX_DELAY,
+      maxLag: s.PULSE_PROJECTOR_MAX_LAG,
+      leaseTtlMs: s.PULSE_PROJECTOR_LEASE_TTL,
+      recentEvents: s.PULSE_RECENT_EVENTS,
+      consistencyTimeoutMs: s.PULSE_CONSISTENCY_TIMEOUT,
+      maxCountBuckets: s.PULSE_MAX_COUNT_BUCKETS,
+      deadLetterStream: s.PULSE_DEAD_LETTER_STREAM || `${s.PULSE_STREAM}_DEAD_LETTERS`,
+      retireAfterMs: s.PULSE_REBUILD_RETIRE_AFTER,
+    },
+    live: {
+      maxConnections: s.PULSE_LIVE_MAX_CONNECTIONS,
+      maxSubscriptionsPerConnection: s.PULSE_LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxReplayEvents: s.PULSE_LIVE_MAX_REPLAY,
+      replayPageSize: s.PULSE_LIVE_REPLAY_PAGE,
+      maxPendingEvents: s.PULSE_LIVE_BUFFER,
+      socketHighWaterBytes: s.PULSE_LIVE_SOCKET_BUFFER,
+      keepAliveMs: s.PULSE_LIVE_KEEPALIVE,
+    },
     dataDir: s.PULSE_DATA_DIR,
     log: {
       level: s.PULSE_LOG_LEVEL,

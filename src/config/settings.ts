@@ -83,6 +83,10 @@ export const settingsSchema = z.object({
   NATS_USER: optionalText,
   NATS_PASS: optionalText,
   NATS_TOKEN: optionalText,
+  NATS_NKEY_SEED_FILE: optionalText,
+  NATS_TLS_CA: optionalText,
+  NATS_TLS_CERT: optionalText,
+  NATS_TLS_KEY: optionalText,
   PULSE_STREAM: natsName('EVENTS'),
   PULSE_SUBJECT_PREFIX: natsName('events'),
   PULSE_API_KEYS: optionalText,
@@ -90,17 +94,51 @@ export const settingsSchema = z.object({
   PULSE_STREAM_MAX_AGE: duration('30d'),
   PULSE_STREAM_MAX_BYTES: bytes('-1'),
   PULSE_STREAM_REPLICAS: integer(1, 1, 5),
+  // What a full stream does: drop its oldest events, or refuse new ones (STREAM_FULL).
+  PULSE_STREAM_DISCARD: z.enum(['old', 'new']).default('old'),
   PULSE_DUPLICATE_WINDOW: duration('2m'),
   PULSE_PUBLISH_DEADLINE: duration('5s'),
   PULSE_PUBLISH_ATTEMPT_TIMEOUT: duration('2s'),
-  PULSE_PUBLISH_CONCURRENCY: integer(256, 1, 10_000),
+  // Acks in flight: a loaded NATS answers in tens of ms, and throughput is in-flight / latency.
+  PULSE_PUBLISH_CONCURRENCY: integer(1024, 1, 10_000),
   PULSE_MAX_BATCH: integer(1000, 1, 100_000),
   PULSE_MAX_PROPERTIES_BYTES: bytes('32KiB'),
-  PULSE_MAX_TYPE_LENGTH: integer(128, 1, 512),
+  // A type's subject token takes up to 9 bytes per character (`~XX` per UTF-8 byte); at 256 the
+  // subject stays well under the 4,096 bytes past which nats-server closes the connection.
+  PULSE_MAX_TYPE_LENGTH: integer(128, 1, 256),
   PULSE_MAX_FUTURE: duration('1d'),
   PULSE_DATA_DIR: z.string().min(1).default('.data'),
   PULSE_SHUTDOWN_GRACE: duration('10s'),
   PULSE_GRAPHIQL: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
+  PULSE_SERVICE: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
+  // Dotted tokens, e.g. `acme.pulse`: the endpoints are <prefix>.track, <prefix>.trackBatch, <prefix>.graphql.
+  PULSE_SERVICE_PREFIX: z
+    .string()
+    .default('pulse')
+    .refine(
+      (text) => text.length <= 128 && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(text),
+      'use subject tokens of letters, digits, "_" or "-", separated by "." (at most 128 characters)',
+    ),
+  PULSE_PROJECTOR: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
+  PULSE_PROJECTOR_BATCH: integer(1000, 1, 10_000),
+  PULSE_PROJECTOR_MAX_DELAY: duration('20ms'),
+  PULSE_PROJECTOR_MAX_LAG: integer(10_000, 0),
+  PULSE_PROJECTOR_LEASE_TTL: duration('5s'),
+  PULSE_RECENT_EVENTS: integer(50, 1, 1000),
+  PULSE_CONSISTENCY_TIMEOUT: duration('5s'),
+  PULSE_MAX_COUNT_BUCKETS: integer(10_000, 1, 1_000_000),
+  PULSE_DEAD_LETTER_STREAM: z
+    .string()
+    .optional()
+    .refine((text) => !text || /^[A-Za-z0-9_-]{1,64}$/.test(text), 'use 1 to 64 letters, digits, "_" or "-"'),
+  PULSE_REBUILD_RETIRE_AFTER: duration('30s'),
+  PULSE_LIVE_MAX_CONNECTIONS: integer(10_000, 1, 1_000_000),
+  PULSE_LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION: integer(100, 1, 10_000),
+  PULSE_LIVE_MAX_REPLAY: integer(100_000, 0),
+  PULSE_LIVE_REPLAY_PAGE: integer(256, 1, 10_000),
+  PULSE_LIVE_BUFFER: integer(1000, 2, 1_000_000),
+  PULSE_LIVE_SOCKET_BUFFER: bytes('256KiB').refine((size) => size > 0, 'must be a size above 0, e.g. 256KiB'),
+  PULSE_LIVE_KEEPALIVE: duration('12s'),
   PULSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PULSE_LOG_PRETTY: z.enum(['on', 'off', 'auto']).default('auto'),
 });

@@ -52,7 +52,10 @@ function checkText(
 
 type Issue = Omit<InvalidItem, 'index'>;
 
-function depthExceeds(value: unknown, maxDepth: number): boolean {
+/** The deepest nesting of `properties` when no limit says otherwise; the wire format holds to it too. */
+export const DEFAULT_MAX_PROPERTIES_DEPTH = 32;
+
+export function depthExceeds(value: unknown, maxDepth: number): boolean {
   // Iterative, so that a hostile nesting cannot overflow the stack.
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
@@ -70,7 +73,7 @@ function checkProperties(value: unknown, limits: EventLimits, issues: Issue[]): 
     issues.push({ field: 'properties', message: 'properties must be a JSON object' });
     return undefined;
   }
-  const maxDepth = limits.maxPropertiesDepth ?? 32;
+  const maxDepth = limits.maxPropertiesDepth ?? DEFAULT_MAX_PROPERTIES_DEPTH;
   if (depthExceeds(value, maxDepth)) {
     issues.push({ field: 'properties', message: `properties must be nested at most ${maxDepth} levels deep` });
     return undefined;

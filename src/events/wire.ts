@@ -1,6 +1,6 @@
 import { MalformedEvent } from './errors.js';
 import type { PulseEvent, StoredEvent } from './event.js';
-import { toMillis } from './validate.js';
+import { DEFAULT_MAX_PROPERTIES_DEPTH, depthExceeds, toMillis } from './validate.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -76,6 +76,11 @@ export function decodeEvent(message: EventMessage, typeOf: (subject: string) => 
   const properties = raw.properties ?? {};
   if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
     throw new MalformedEvent('properties is not a JSON object');
+  }
+  // track refuses deeper properties; from a foreign publisher they would overflow the stack of
+  // every consumer that serialises them again (JSON.stringify recurses, JSON.parse does not).
+  if (depthExceeds(properties, DEFAULT_MAX_PROPERTIES_DEPTH)) {
+    throw new MalformedEvent(`properties are nested more than ${DEFAULT_MAX_PROPERTIES_DEPTH} levels deep`);
   }
   const id = raw.id ?? message.msgId ?? `seq-${message.seq}`;
   if (!isText(id)) throw new MalformedEvent('id is not a short string');

@@ -22,3 +22,4 @@ builder.addScalarType('SafeInt', SafeIntResolver, {
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

@@ -1,4 +1,11 @@
 export { createRequestContext, type PulseContext, type PulseServices } from './context.js';
+export { type DocumentLimits, useDocumentLimits } from './document-limits.js';
 export { toClientError } from './errors.js';
 export { useInputErrorCodes } from './input-error-codes.js';
+export {
+  createPayloadRenderers,
+  eventsPayloadKey,
+  type PayloadRenderer,
+  type PayloadRenderers,
+} from './live-payload.js';
 export { printPulseSchema, schema } from './schema.js';

@@ -33,5 +33,12 @@ export function useInputErrorCodes(): Plugin {
           setResult({ ...result, errors: result.errors.map(tagged) });
       },
     }),
+    // A subscription whose variables fail coercion answers with one result instead of a stream.
+    onSubscribe: () => ({
+      onSubscribeResult: ({ result, setResult }) => {
+        if (!isAsyncIterable(result) && result.errors?.length)
+          setResult({ ...result, errors: result.errors.map(tagged) });
+      },
+    }),
   };
 }

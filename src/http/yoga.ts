@@ -1,20 +1,26 @@
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import {
   createRequestContext,
   type PulseContext,
   type PulseServices,
   schema,
   toClientError,
+  useDocumentLimits,
   useInputErrorCodes,
 } from '../graphql/index.js';
 import { currentRequestId, type Logger } from '../log/index.js';
+import { useRequestRefusals } from './request-refusals.js';
 
 export interface YogaOptions {
   services: PulseServices;
   log: Logger;
   /** Serve GraphiQL (offline: its code is bundled) on a browser's GET /graphql. Default true. */
   graphiql?: boolean;
+  /** Largest request body Yoga reads, in bytes. Default Yoga's, 25,000,000. */
+  maxRequestBodySize?: number;
+  /** More plugins, after Pulse's own (e.g. the live subscriptions' delivery). Default none. */
+  plugins?: Plugin<PulseContext>[];
 }
 
 export type PulseYoga = YogaServerInstance<Record<string, unknown>, PulseContext>;
@@ -25,16 +31,20 @@ export function createPulseYoga(options: YogaOptions): PulseYoga {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    maxRequestBodySize: options.maxRequestBodySize,
+    // No operation takes a file: a multipart body is refused (415) rather than parsed.
+    multipart: false,
     logging: {
-      debug: (...args) => log.debug(args.map(String).join(' ')),
+      // Yoga logs several debug lines per request: skip building them unless they are wanted.
+      debug: (...args) => log.isLevelEnabled('debug') && log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
       warn: (...args) => log.warn(args.map(String).join(' ')),
       // Errors clients caused are theirs to read; unexpected ones are logged where they are masked.
-      error: (...args) => log.debug(args.map(String).join(' ')),
+      error: (...args) => log.isLevelEnabled('debug') && log.debug(args.map(String).join(' ')),
     },
     graphiql: options.graphiql === false ? false : { title: 'Pulse', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
-    plugins: [useInputErrorCodes()],
+    plugins: [useDocumentLimits(), useInputErrorCodes(), useRequestRefusals(), ...(options.plugins ?? [])],
     context: () => createRequestContext(services, currentRequestId() ?? 'unknown'),
     maskedErrors: {
       maskError: (error) =>

@@ -1,4 +1,17 @@
+export { createAckPublisher, type JetStreamPublisher, NoStreamResponders } from './ack-publisher.js';
 export { connectNats, type NatsConnectOptions, type NatsLink, type NatsState } from './connection.js';
+export {
+  deleteKvBucket,
+  hasKvBucket,
+  isRevisionConflict,
+  type KvBucketSpec,
+  type KvWatch,
+  type KvWatchSpec,
+  liveValue,
+  openKvBucket,
+  provisionKvBucket,
+  watchKv,
+} from './kv-bucket.js';
 export {
   findNatsServer,
   isListening,

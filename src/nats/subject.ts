@@ -4,12 +4,14 @@
 // or whitespace to a subject, and two different types never share a token.
 
 const SAFE_BYTE = /^[A-Za-z0-9_-]$/;
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Encodes any string as one safe subject token (never empty: the empty string becomes `~`). */
 export function encodeToken(text: string): string {
   if (text === '') return '~';
+  if (PLAIN_TOKEN.test(text)) return text;
   let token = '';
   for (const char of text) {
     if (SAFE_BYTE.test(char)) {
@@ -24,6 +26,8 @@ export function encodeToken(text: string): string {
 /** Reverses encodeToken; returns undefined for a token it could not have produced. */
 export function decodeToken(token: string): string | undefined {
   if (token === '~') return '';
+  // Most types need no escapes: such a token is the type itself.
+  if (PLAIN_TOKEN.test(token)) return token;
   if (!/^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+$/.test(token)) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < token.length; i++) {

@@ -1,0 +1,224 @@
+// The subscribers of the live benchmark, in a child process of their own so that they do not share
+// an event loop with the server they measure. Driven over IPC by bench/live.ts.
+import { request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createClient as createSseClient } from 'graphql-sse';
+import { createClient as createWsClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export type ClientKind = 'graphql-ws' | 'raw-ws' | 'graphql-sse' | 'raw-sse' | 'nats';
+
+export type LoadCommand =
+  | { cmd: 'open'; kind: ClientKind; url: string; count: number; query?: string; subject?: string; isIdle?: boolean }
+  | { cmd: 'measure'; isOn: boolean }
+  | { cmd: 'report' }
+  | { cmd: 'close' };
+
+export interface LoadReport {
+  delivered: number;
+  samples: number;
+  p50: number;
+  p99: number;
+  /** Events per client: the fewest and the most any one received. */
+  fewest: number;
+  most: number;
+  outOfOrder: number;
+  errors: number;
+}
+
+export type LoadReply =
+  | { type: 'opened'; count: number }
+  | { type: 'progress'; delivered: number }
+  | ({ type: 'report' } & LoadReport)
+  | { type: 'closed' };
+
+const send = (reply: LoadReply) => process.send?.(reply);
+const now = () => performance.timeOrigin + performance.now();
+
+let delivered = 0;
+let errors = 0;
+let outOfOrder = 0;
+let isMeasuring = false;
+let samples: number[] = [];
+const closers: Array<() => unknown> = [];
+const received: number[] = [];
+const lastN: number[] = [];
+
+/**
+ * Counts one event a client received: `properties` carries its number and when it was sent; its
+ * order is checked by its cursor's stream sequence where it has one (events tracked concurrently
+ * are stored in any order), else by its number.
+ */
+function onEvent(client: number, event: EventPayload | undefined): void {
+  const properties = event?.properties;
+  if (!properties) return;
+  delivered++;
+  received[client]++;
+  const order = event.cursor ? Number(Buffer.from(event.cursor, 'base64url').toString().slice(3)) : properties.n;
+  if (order <= lastN[client]) outOfOrder++;
+  lastN[client] = order;
+  if (isMeasuring) samples.push(now() - properties.t0);
+}
+
+type EventPayload = { cursor?: string; properties?: { n: number; t0: number } };
+type Next = { type?: string; payload?: { data?: { events?: EventPayload } } };
+
+function openRawWs(client: number, url: string, query: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    closers.push(() => ws.terminate());
+    ws.on('error', reject);
+    ws.on('open', () => {
+      ws.send('{"type":"connection_init"}');
+      if (!query) resolve();
+    });
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as Next;
+      if (message.type === 'connection_ack') {
+        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+        resolve();
+      } else if (message.type === 'next') {
+        onEvent(client, message.payload?.data?.events);
+      } else if (message.type === 'error' || message.type === 'complete') {
+        errors++;
+      }
+    });
+  });
+}
+
+function openGraphqlWs(client: number, url: string, query: string): void {
+  const ws = createWsClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+  });
+  const stop = ws.subscribe(
+    { query },
+    {
+      next: (result) => onEvent(client, (result.data as { events?: EventPayload } | null)?.events),
+      error: () => errors++,
+      complete: () => {},
+    },
+  );
+  closers.push(() => {
+    stop();
+    return ws.dispose();
+  });
+}
+
+function openGraphqlSse(client: number, url: string, query: string): void {
+  const sse = createSseClient({ url: `${url}/graphql`, retryAttempts: 0 });
+  const stop = sse.subscribe(
+    { query },
+    {
+      next: (result) => onEvent(client, (result.data as { events?: EventPayload } | null)?.events),
+      error: () => errors++,
+      complete: () => {},
+    },
+  );
+  closers.push(() => {
+    stop();
+    sse.dispose();
+  });
+}
+
+/** An SSE subscriber on a bare HTTP request: as little client work per event as a NATS subscriber does. */
+function openRawSse(client: number, url: string, query: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(`${url}/graphql`);
+    if (query) target.searchParams.set('query', query);
+    const req = request(target, { headers: { accept: 'text/event-stream' } }, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end = buffer.indexOf('\n\n');
+        while (end !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block.indexOf('data: {');
+          if (data !== -1) {
+            const message = JSON.parse(block.slice(data + 6)) as Next['payload'];
+            onEvent(client, message?.data?.events);
+          }
+          end = buffer.indexOf('\n\n');
+        }
+      });
+      resolve();
+    });
+    req.on('error', reject);
+    req.end();
+    closers.push(() => req.destroy());
+  });
+}
+
+async function openNats(client: number, url: string, subject: string): Promise<void> {
+  const nc: NatsConnection = await connect({ servers: url });
+  nc.subscribe(subject, {
+    callback: (_err, msg) => onEvent(client, msg.json() as EventPayload),
+  });
+  await nc.flush();
+  closers.push(() => nc.close());
+}
+
+async function open(command: Extract<LoadCommand, { cmd: 'open' }>): Promise<void> {
+  const { kind, url, count, query } = command;
+  // Connections open a few at a time, so that the server's accept queue does not overflow.
+  for (let start = 0; start < count; start += 100) {
+    const opening: Array<Promise<void>> = [];
+    for (let i = start; i < Math.min(count, start + 100); i++) {
+      const client = received.length;
+      received.push(0);
+      lastN.push(-1);
+      if (kind === 'raw-ws') opening.push(openRawWs(client, url, query));
+      else if (kind === 'graphql-ws') openGraphqlWs(client, url, query as string);
+      else if (kind === 'graphql-sse') openGraphqlSse(client, url, query as string);
+      else if (kind === 'raw-sse') opening.push(openRawSse(client, url, query));
+      else opening.push(openNats(client, url, command.subject as string));
+    }
+    await Promise.all(opening);
+  }
+  send({ type: 'opened', count });
+}
+
+function report(): LoadReport {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : Number.NaN;
+  return {
+    delivered,
+    samples: sorted.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    fewest: received.length ? Math.min(...received) : 0,
+    most: received.length ? Math.max(...received) : 0,
+    outOfOrder,
+    errors,
+  };
+}
+
+let lastProgress = -1;
+setInterval(() => {
+  if (delivered !== lastProgress) send({ type: 'progress', delivered });
+  lastProgress = delivered;
+}, 50).unref();
+
+process.on('message', async (message: LoadCommand) => {
+  if (message.cmd === 'open') await open(message);
+  else if (message.cmd === 'measure') {
+    isMeasuring = message.isOn;
+    if (message.isOn) samples = [];
+  } else if (message.cmd === 'report') send({ type: 'report', ...report() });
+  else if (message.cmd === 'close') {
+    await Promise.allSettled(closers.splice(0).map((close) => close()));
+    received.length = 0;
+    lastN.length = 0;
+    delivered = 0;
+    errors = 0;
+    outOfOrder = 0;
+    samples = [];
+    send({ type: 'closed' });
+  }
+});
+process.on('disconnect', () => process.exit(0));

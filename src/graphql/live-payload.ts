@@ -1,0 +1,140 @@
+import {
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  execute,
+  type FieldNode,
+  getOperationAST,
+  Kind,
+  print,
+  visit,
+} from 'graphql';
+import type { StoredEvent } from '../events/index.js';
+
+/**
+ * What makes two `events` subscriptions receive the same payload for the same event: the response
+ * key, the selection (fragments included) and the values of the variables used inside it. Their
+ * arguments (filter, position) decide which events they get, not what each payload holds.
+ */
+interface Selection {
+  key: string;
+  variableNames: readonly string[];
+}
+
+const selections = new WeakMap<DocumentNode, Map<string, Selection | null>>();
+
+function selectionOf(document: DocumentNode, operationName: string | null | undefined): Selection | null {
+  let byOperation = selections.get(document);
+  if (!byOperation) {
+    byOperation = new Map();
+    selections.set(document, byOperation);
+  }
+  const cached = byOperation.get(operationName ?? '');
+  if (cached !== undefined) return cached;
+
+  let selection: Selection | null = null;
+  const operation = getOperationAST(document, operationName);
+  const root = operation?.selectionSet.selections;
+  if (operation?.operation === 'subscription' && root?.length === 1 && root[0].kind === Kind.FIELD) {
+    const field: FieldNode = root[0];
+    if (field.name.value === 'events' && !field.directives?.length && field.selectionSet) {
+      const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+      const variableNames = new Set<string>();
+      for (const node of [field.selectionSet, ...fragments]) {
+        visit(node, {
+          Variable: (variable) => {
+            variableNames.add(variable.name.value);
+          },
+        });
+      }
+      selection = {
+        key: [field.alias?.value ?? 'events', print(field.selectionSet), ...fragments.map(print)].join('\n'),
+        variableNames: [...variableNames].sort(),
+      };
+    }
+  }
+  byOperation.set(operationName ?? '', selection);
+  return selection;
+}
+
+/** The key under which `events` subscriptions share payloads, or undefined for any other operation. */
+export function eventsPayloadKey(args: ExecutionArgs): string | undefined {
+  const selection = selectionOf(args.document, args.operationName);
+  if (!selection) return undefined;
+  if (selection.variableNames.length === 0) return selection.key;
+  const values = selection.variableNames.map((name) => args.variableValues?.[name] ?? null);
+  return `${selection.key}\n${JSON.stringify(values)}`;
+}
+
+/** Renders one selection's payload for an event, once per event however many subscribers share it. */
+export interface PayloadRenderer {
+  readonly key: string;
+  /** The execution result for the event. */
+  result(event: StoredEvent): ExecutionResult;
+  /** The same as JSON text, as transports put it on the wire. */
+  json(event: StoredEvent): string;
+}
+
+/** Results kept per selection: a broadcast renders each event once, replays interleave a few. */
+const REMEMBERED = 4;
+
+function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unknown) => void): PayloadRenderer {
+  const seqs: number[] = [];
+  const rendered: Array<{ result: ExecutionResult; json: string }> = [];
+  let next = 0;
+
+  function render(event: StoredEvent): { result: ExecutionResult; json: string } {
+    const at = seqs.indexOf(event.seq);
+    if (at !== -1) return rendered[at];
+    // Event's fields read the event alone, so one subscriber's arguments serve all who share the key.
+    let result = execute({ ...args, rootValue: event }) as ExecutionResult;
+    if (result.errors?.length) {
+      onError(result.errors);
+      result = {
+        data: result.data ?? null,
+        errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] as never,
+      };
+    }
+    const entry = { result, json: JSON.stringify(result) };
+    seqs[next] = event.seq;
+    rendered[next] = entry;
+    next = (next + 1) % REMEMBERED;
+    return entry;
+  }
+
+  return { key, result: (event) => render(event).result, json: (event) => render(event).json };
+}
+
+/** The renderers in use, one per payload key, kept while a subscriber uses them. */
+export interface PayloadRenderers {
+  /** The renderer for these execution arguments (an `events` subscription); release it when done. */
+  acquire(args: ExecutionArgs, key: string): { renderer: PayloadRenderer; release(): void };
+  readonly size: number;
+}
+
+export function createPayloadRenderers(onError: (errors: unknown) => void): PayloadRenderers {
+  const inUse = new Map<string, { renderer: PayloadRenderer; users: number }>();
+  return {
+    acquire(args, key) {
+      let entry = inUse.get(key);
+      if (!entry) {
+        entry = { renderer: createRenderer(key, args, onError), users: 0 };
+        inUse.set(key, entry);
+      }
+      entry.users++;
+      const held = entry;
+      let isReleased = false;
+      return {
+        renderer: held.renderer,
+        release() {
+          if (isReleased) return;
+          isReleased = true;
+          if (--held.users === 0 && inUse.get(key) === held) inUse.delete(key);
+        },
+      };
+    },
+    get size() {
+      return inUse.size;
+    },
+  };
+}

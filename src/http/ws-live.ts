@@ -1,0 +1,83 @@
+import type { Duplex } from 'node:stream';
+import type { ExecutionResult, GraphQLError } from 'graphql';
+import { MessageType } from 'graphql-ws';
+import type { WebSocket } from 'ws';
+import type { LiveHandoff } from './live-delivery.js';
+
+/**
+ * What graphql-ws iterates for an `events` subscription on the fast path: nothing until the end,
+ * then at most one last result (the error that closed it). Far smaller than a general async
+ * iterator, which matters when a process holds thousands of idle subscriptions.
+ */
+class FinalResult implements AsyncIterableIterator<ExecutionResult> {
+  private last: ExecutionResult | undefined;
+  private isDone = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly onReturn: () => void) {}
+
+  /** Ends the stream, after one last result when given. */
+  finish(last?: ExecutionResult): void {
+    if (this.isDone) return;
+    this.isDone = true;
+    this.last = last;
+    this.wake?.();
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    while (!this.isDone) await new Promise<void>((resolve) => (this.wake = resolve));
+    const value = this.last;
+    this.last = undefined;
+    return value ? { value, done: false } : { value: undefined, done: true };
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.finish();
+    this.onReturn();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.finish();
+    this.onReturn();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/**
+ * Writes an `events` subscription straight to its socket. graphql-ws runs the protocol (init,
+ * ping, subscribe, complete, errors, ids) but serialises every result for every subscriber, the
+ * per-subscriber work a shared payload avoids; so each event's frame is built here from the
+ * payload rendered once for all and this subscription's id. This is the one place Pulse writes
+ * protocol frames itself, and they are exactly graphql-ws's `next` messages. Errors and the
+ * completion still go through graphql-ws.
+ */
+export function writeToSocket(
+  handoff: LiveHandoff,
+  id: string,
+  socket: WebSocket,
+  raw: Duplex,
+  toClientError: (error: Error) => GraphQLError,
+): AsyncIterableIterator<ExecutionResult> {
+  const { subscription, renderer } = handoff;
+  const prefix = `{"id":${JSON.stringify(id)},"type":"${MessageType.Next}","payload":`;
+  const stream = new FinalResult(() => subscription.end());
+  subscription.attach({
+    transport: 'ws',
+    write(events) {
+      if (socket.readyState !== socket.OPEN) return;
+      // One write (one syscall) for the frames of a batch.
+      raw.cork();
+      for (const event of events) socket.send(`${prefix}${renderer.json(event)}}`);
+      raw.uncork();
+    },
+    bufferedBytes: () => socket.bufferedAmount,
+    // An error is the stream's last `next`, then `complete`: as over SSE, and as errors at subscribe.
+    end: (error) => stream.finish(error ? { errors: [toClientError(error)] } : undefined),
+  });
+  return stream;
+}

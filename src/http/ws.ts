@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ExecutionArgs, GraphQLError } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { toClientError } from '../graphql/index.js';
+import type { LiveConnection, LiveService } from '../live/index.js';
+import { inRequestScope, type Logger } from '../log/index.js';
+import type { LiveDelivery } from './live-delivery.js';
+import { writeToSocket } from './ws-live.js';
+import type { PulseYoga } from './yoga.js';
+
+export interface GraphQLWebSocketOptions {
+  yoga: PulseYoga;
+  live: LiveService;
+  delivery: LiveDelivery;
+  log: Logger;
+  /** The path WebSocket upgrades are taken on. Default "/graphql". */
+  path?: string;
+  /** How often each socket is pinged; one that does not answer in as long is dropped. Default 12000. */
+  keepAliveMs?: number;
+  /** Largest message a client may send, in bytes. Default 1 MiB. */
+  maxPayloadBytes?: number;
+}
+
+/** GraphQL over WebSocket (graphql-ws's graphql-transport-ws protocol) on the HTTP server's port. */
+export interface GraphQLWebSocket {
+  /** Takes an HTTP upgrade request; false when it is not for this endpoint. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Open WebSocket connections. */
+  connections(): number;
+  /** Closes every socket with 1001 (after completing its subscriptions) and takes no new ones. */
+  close(): Promise<void>;
+}
+
+/** What one socket holds: its TCP socket (to batch frames) and its slot in the live limits. */
+interface SocketState {
+  raw: Duplex;
+  slot: LiveConnection;
+}
+
+/** The root value of every operation, so that the subscribe step knows the socket and the id. */
+interface OperationRoot {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+  id: string;
+  socket: WebSocket;
+  requestId: string;
+}
+
+/** Room left for a close reason in a WebSocket close frame (125 bytes minus the code). */
+const MAX_CLOSE_REASON = 123;
+
+export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
+  const { yoga, live, delivery, log } = options;
+  const path = options.path ?? '/graphql';
+  const sockets = new WeakMap<WebSocket, SocketState>();
+  let isClosing = false;
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes ?? 1024 * 1024 });
+
+  const report = (requestId: string) => (error: unknown) =>
+    log.error({ err: error, requestId }, 'unexpected error in a WebSocket operation');
+
+  const server = useServer<Record<string, unknown>>(
+    {
+      onSubscribe: (ctx, id, payload) => {
+        // Short and flat: an operation holds its id as long as it runs.
+        const requestId = randomBytes(9).toString('base64url');
+        return inRequestScope({ requestId }, async () => {
+          const { socket, request } = ctx.extra;
+          const enveloped = yoga.getEnveloped({
+            req: request,
+            socket,
+            params: payload,
+            connectionParams: ctx.connectionParams,
+            liveConnection: sockets.get(socket)?.slot,
+          });
+          try {
+            const document = enveloped.parse(payload.query);
+            const errors = enveloped.validate(enveloped.schema, document);
+            if (errors.length > 0) return errors;
+            const root: OperationRoot = {
+              execute: enveloped.execute,
+              subscribe: enveloped.subscribe,
+              id,
+              socket,
+              requestId,
+            };
+            return {
+              schema: enveloped.schema,
+              document,
+              operationName: payload.operationName,
+              variableValues: payload.variables,
+              contextValue: await enveloped.contextFactory(),
+              rootValue: root,
+            };
+          } catch (error) {
+            // Yoga gives a syntax error its code only for HTTP requests.
+            if (error instanceof GraphQLError && error.extensions.code === undefined) {
+              const { source, positions } = error;
+              return [
+                new GraphQLError(error.message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+              ];
+            }
+            return [toClientError(error, requestId, report(requestId))];
+          }
+        });
+      },
+      execute: (args) => {
+        const root = args.rootValue as OperationRoot;
+        return inRequestScope({ requestId: root.requestId }, () => root.execute(args) as OperationResult);
+      },
+      subscribe: async (args) => {
+        const root = args.rootValue as OperationRoot;
+        const result = await inRequestScope({ requestId: root.requestId }, () => root.subscribe(args));
+        const handoff = delivery.take(args.contextValue);
+        const state = sockets.get(root.socket);
+        if (!handoff) return result as Awaited<OperationResult>;
+        if (!state) {
+          handoff.subscription.end();
+          return { errors: [new GraphQLError('the connection is closing')] };
+        }
+        const { id, socket, requestId } = root;
+        // graphql-ws keeps these arguments while the subscription runs, for its onNext hook (unused
+        // here): let go of the operation's context and envelope, which thousands of idle
+        // subscriptions would otherwise each hold.
+        Object.assign(args, { contextValue: undefined, rootValue: undefined });
+        return writeToSocket(handoff, id, socket, state.raw, (error) =>
+          toClientError(error, requestId, report(requestId)),
+        );
+      },
+    },
+    wss,
+    options.keepAliveMs ?? 12_000,
+  );
+
+  function refuse(req: IncomingMessage, socket: Duplex, head: Buffer, reason: string): void {
+    // Accepted, then closed with 1013 (try again later): the client sees the reason, not a bare 503.
+    wss.handleUpgrade(req, socket, head, (ws) => ws.close(1013, reason.slice(0, MAX_CLOSE_REASON)));
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      if ((req.url ?? '/').split('?', 1)[0] !== path) return false;
+      if (isClosing) {
+        refuse(req, socket, head, 'Pulse is shutting down');
+        return true;
+      }
+      let slot: LiveConnection;
+      try {
+        slot = live.connect();
+      } catch (error) {
+        refuse(req, socket, head, (error as Error).message);
+        return true;
+      }
+      // The slot is freed when the TCP socket closes, also when the handshake fails.
+      socket.once('close', () => slot.release());
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sockets.set(ws, { raw: socket, slot });
+        wss.emit('connection', ws, req);
+        // graphql-ws prints a socket's errors to the console, stack and all. They are the client's
+        // (a frame over the size bound, an unmasked frame, bad UTF-8), and ws has already closed
+        // the socket with the matching code (1009, 1002, 1007): a debug line is enough.
+        ws.removeAllListeners('error');
+        ws.on('error', (err) => log.debug({ err }, 'a WebSocket client broke the protocol'));
+      });
+      return true;
+    },
+    connections: () => wss.clients.size,
+    async close() {
+      isClosing = true;
+      // Completions of ended subscriptions are sent by graphql-ws a few microtasks after they end.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      const clients = [...wss.clients];
+      const closed = Promise.all(
+        clients.map(
+          (ws) =>
+            new Promise<void>((resolve) =>
+              ws.readyState === ws.CLOSED ? resolve() : ws.once('close', () => resolve()),
+            ),
+        ),
+      );
+      for (const ws of clients) ws.close(1001, 'Pulse is shutting down');
+      const timer = setTimeout(() => {
+        for (const ws of clients) ws.terminate();
+      }, 2000);
+      await closed;
+      clearTimeout(timer);
+      await server.dispose();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { StoredEvent } from '../events/index.js';
+import type { EventSubjects } from '../nats/index.js';
+import type { Broadcaster } from './broadcaster.js';
+import { eventOf, openOrderedConsumer } from './stream-messages.js';
+
+export interface FeedOptions {
+  js: JetStreamClient;
+  stream: string;
+  subjects: EventSubjects;
+  broadcaster: Broadcaster;
+  log: Logger;
+  /** Told of each stream message that is not a valid event (it is skipped). */
+  onMalformed: (seq: number) => void;
+  /** How long the server keeps the feed's consumer once this process stops pulling. Default 60000. */
+  inactiveMs?: number;
+}
+
+/** The process's one reader of the stream: every live subscriber is served from it. */
+export interface LiveFeed {
+  /** Stops reading and deletes the consumer. */
+  stop(): Promise<void>;
+  /** Times the feed re-opened its consumer after it failed (NATS restarts and outages). */
+  restarts(): number;
+}
+
+/**
+ * Reads `<prefix>.>` from the broadcaster's position on, through one ordered consumer, decodes each
+ * message once and passes it to the broadcaster. The ordered consumer re-creates itself from the
+ * last sequence it saw when NATS comes back; should it give up, the feed opens a new one from the
+ * broadcaster's position, so no event stored meanwhile is missed.
+ */
+export function startFeed(options: FeedOptions): LiveFeed {
+  const { js, stream, subjects, broadcaster, log } = options;
+  let isStopped = false;
+  let messages: ConsumerMessages | undefined;
+  let restarts = 0;
+  let wakeUp: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  async function readOnce(): Promise<void> {
+    const consumer = await openOrderedConsumer(
+      js,
+      stream,
+      subjects.all,
+      { afterSeq: broadcaster.position },
+      options.inactiveMs ?? 60_000,
+    );
+    try {
+      if (isStopped) return;
+      messages = await consumer.consume({ max_messages: 1024, expires: 10_000 });
+      for await (const message of messages) {
+        let event: StoredEvent | undefined;
+        try {
+          event = eventOf(message, subjects.typeOf);
+        } catch (err) {
+          options.onMalformed(message.seq);
+          log.warn(
+            { seq: message.seq, subject: message.subject, reason: (err as Error).message },
+            'skipped a stream message that is not a valid event',
+          );
+        }
+        broadcaster.accept(message.seq, event);
+        if (broadcaster.isCongested) await broadcaster.whenCaughtUp();
+        if (isStopped) break;
+      }
+    } finally {
+      messages?.stop();
+      messages = undefined;
+      await consumer.delete().catch(() => {
+        // Gone already (a NATS restart drops it); otherwise its inactivity threshold removes it.
+      });
+    }
+  }
+
+  const running = (async () => {
+    for (let attempt = 0; !isStopped; attempt++) {
+      const from = broadcaster.position;
+      try {
+        await readOnce();
+        if (isStopped) return;
+        log.warn({ position: broadcaster.position }, 'the live feed stopped; reopening it');
+      } catch (err) {
+        if (isStopped) return;
+        log.warn({ err, position: broadcaster.position }, 'the live feed failed; reopening it');
+      }
+      restarts++;
+      if (broadcaster.position > from) attempt = 0;
+      await pause(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+    }
+  })();
+
+  return {
+    async stop() {
+      isStopped = true;
+      messages?.stop();
+      wakeUp?.();
+      await running;
+    },
+    restarts: () => restarts,
+  };
+}

@@ -1,0 +1,38 @@
+import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { decodeEvent, type StoredEvent } from '../events/index.js';
+
+/** Where an ordered read starts: after a stream sequence, or at a time. */
+export type ReadStart = { afterSeq: number } | { since: Date };
+
+/**
+ * Opens an ordered consumer on one filter subject (nats-server 2.9 takes one). It holds no state on
+ * the server worth keeping: whoever opens one deletes it when done (the server would otherwise
+ * keep it until its inactivity threshold).
+ */
+export function openOrderedConsumer(
+  js: JetStreamClient,
+  stream: string,
+  subject: string,
+  start: ReadStart,
+  inactiveMs: number,
+): Promise<Consumer> {
+  return js.consumers.get(stream, {
+    filter_subjects: subject,
+    inactive_threshold: inactiveMs,
+    ...('since' in start ? { opt_start_time: start.since.toISOString() } : { opt_start_seq: start.afterSeq + 1 }),
+  });
+}
+
+/** Reads the event a stream message holds; throws MalformedEvent when it is not one. */
+export function eventOf(message: JsMsg, typeOf: (subject: string) => string | undefined): StoredEvent {
+  return decodeEvent(
+    {
+      subject: message.subject,
+      data: message.data,
+      seq: message.seq,
+      timestampMs: Math.floor(message.info.timestampNanos / 1e6),
+      msgId: message.headers?.get('Nats-Msg-Id') || undefined,
+    },
+    typeOf,
+  );
+}
