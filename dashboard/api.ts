@@ -65,15 +65,13 @@ export function onConnectionState(listener: (state: ConnectionState) => void): v
 function wsClient(): Client {
   if (client) return client;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
+  // No retries inside the client: it would resubscribe with the variables of the first subscribe,
+  // while subscribe() below resumes each subscription from the last cursor it saw.
   client = createClient({
     url,
-    lazy: false,
+    lazy: true,
     keepAlive: 10_000,
-    retryAttempts: Number.POSITIVE_INFINITY,
-    shouldRetry: () => true,
-    retryWait: async (retries) => {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** retries) * (0.5 + Math.random())));
-    },
+    retryAttempts: 0,
     connectionParams: () => {
       const key = storedKey();
       return key ? { authorization: `Bearer ${key}` } : {};
@@ -146,7 +144,7 @@ export function subscribe<T>(
   const restart = () => {
     if (stopped) return;
     attempt++;
-    setTimeout(start, Math.min(5000, 200 * 2 ** attempt));
+    setTimeout(start, Math.min(5000, 200 * 2 ** attempt) * (0.5 + Math.random()));
   };
   start();
   return {
