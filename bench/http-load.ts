@@ -15,6 +15,8 @@ export interface HttpLoadOptions {
   durationMs: number;
   /** Items one successful request carries (events per trackBatch). Default 1. */
   itemsPerRequest?: number;
+  /** More headers on every request (e.g. an Authorization header). Default none. */
+  headers?: Record<string, string>;
 }
 
 export interface HttpLoadResult {
@@ -39,6 +41,7 @@ export async function httpLoad(options: HttpLoadOptions): Promise<HttpLoadResult
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const payload = Buffer.from(options.body);
   const headers = {
+    ...options.headers,
     'content-type': 'application/json',
     accept: 'application/graphql-response+json',
     'content-length': String(payload.length),

@@ -7,6 +7,7 @@ const sections: Record<string, () => Promise<{ run: BenchSection }>> = {
   projections: () => import('./projections.js'),
   live: () => import('./live.js'),
   service: () => import('./service.js'),
+  security: () => import('./security.js'),
 };
 
 function table(rows: Row[]): string {

@@ -1,6 +1,7 @@
 // The one place that wires Pulse's pieces together, for `serve` and for tests that run Pulse in
 // process. Everything it starts, it stops, in reverse order.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { createAccessControl, createKeyring } from './auth/index.js';
 import type { Settings } from './config/index.js';
 import { decodeCursor, decodeEvent, MalformedEvent } from './events/index.js';
 import {
@@ -8,6 +9,7 @@ import {
   createHttpServer,
   createLiveDelivery,
   createMetrics,
+  createOriginPolicy,
   createPulseYoga,
   registerLiveMetrics,
 } from './http/index.js';
@@ -37,6 +39,8 @@ import { startPulseService } from './service/index.js';
 export interface PulseApp {
   /** The base URL the HTTP server listens on, e.g. http://127.0.0.1:4000. */
   url: string;
+  /** Re-reads the API keys file now (SIGHUP); connections of removed keys are closed. */
+  reloadKeys(): Promise<void>;
   /** Graceful stop: no new requests, in-flight ones finish, NATS drained. */
   close(): Promise<void>;
 }
@@ -65,10 +69,27 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
   };
 
   try {
+    // Keys first: a bad entry stops the start before anything is opened.
+    const keyring = await createKeyring({
+      keys: settings.auth.apiKeys,
+      file: settings.auth.apiKeysFile,
+      pollMs: Math.max(100, settings.auth.apiKeysPollMs),
+      log,
+    });
+    stops.push(() => keyring.close());
+    const access = createAccessControl({ keyring, limits: settings.auth, log });
+    stops.push(() => access.close());
+    if (keyring.isOpen()) {
+      log.warn('no API keys are configured (PULSE_API_KEYS, PULSE_API_KEYS_FILE): Pulse is open to every request');
+    }
+    const origins = createOriginPolicy(settings.http.corsOrigins);
+
     const { servers, local } = await resolveNats(settings, log);
     if (local) stops.push(() => local.stop());
 
-    const link = await connectNats({ ...settings.nats, servers }, log);
+    // The metrics are made once the connection is up; reconnects before that cannot happen.
+    let countReconnect = () => {};
+    const link = await connectNats({ ...settings.nats, servers, onReconnect: () => countReconnect() }, log);
     stops.push(() => link.drain());
 
     const jsm = await jetstreamManager(link.nc, { timeout: 5000 });
@@ -82,11 +103,14 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
       projectorLag: () => projector?.status()?.lag,
       readModelReads: () => readModels?.reader.reads(),
     });
+    countReconnect = () => metrics.natsReconnects.inc();
     const reader = createStreamReader(jsm, settings.stream.name);
     const publisher = createPublisher(createAckPublisher(link.nc), {
       stream: settings.stream.name,
       ...settings.ingest,
       onRetry: () => metrics.publishRetries.inc(),
+      onAcknowledged: (seconds) => metrics.publishSeconds.observe(seconds),
+      onFailed: () => metrics.publishFailures.inc(),
     });
     stops.push(() => publisher.settled());
 
@@ -136,10 +160,17 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
     const liveDelivery = createLiveDelivery({ log, keepAliveMs: settings.live.keepAliveMs });
 
     // Room for the largest valid trackBatch: every event at the properties bound, plus its other fields.
-    const maxBodyBytes = settings.limits.maxBatch * (settings.limits.maxPropertiesBytes + 4096) + 1024 * 1024;
+    const maxBodyBytes =
+      settings.http.maxBodyBytes ??
+      settings.limits.maxBatch * (settings.limits.maxPropertiesBytes + 4096) + 1024 * 1024;
     const yoga = createPulseYoga({
       log,
       graphiql: settings.http.graphiql,
+      introspection: settings.graphql.introspection,
+      documentLimits: settings.graphql,
+      access,
+      origins,
+      operationCounters: { operations: metrics.graphqlOperations, errors: metrics.graphqlErrors },
       maxRequestBodySize: maxBodyBytes,
       plugins: [liveDelivery.plugin],
       services: {
@@ -189,6 +220,8 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
       delivery: liveDelivery,
       log,
       keepAliveMs: settings.live.keepAliveMs,
+      access,
+      origins,
     });
     const http = createHttpServer({
       yoga,
@@ -215,6 +248,11 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
         nc: link.nc,
         tracker,
         fetchGraphQL: (request) => yoga.fetch(request),
+        authorize: (authorization, scope, events) => {
+          const principal = access.authenticate(authorization);
+          access.require(principal, scope);
+          if (events) access.chargeEvents(principal, events);
+        },
         limits: settings.limits,
         log,
         subjectPrefix: settings.service.subjectPrefix,
@@ -227,7 +265,7 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
     }
 
     log.info({ url: `${url}/graphql` }, 'Pulse is listening');
-    return { url, close: stopAll };
+    return { url, reloadKeys: () => keyring.reload(), close: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -1,4 +1,5 @@
 import { startPulse } from './app.js';
+import { KeyConfigError } from './auth/index.js';
 import { projectCommand, rebuildCommand } from './cli/read-model-commands.js';
 import { loadSettings, SettingsError } from './config/index.js';
 import { createLogger } from './log/index.js';
@@ -38,6 +39,10 @@ async function main(argv: string[]): Promise<void> {
   try {
     app = await startPulse(settings, log);
   } catch (err) {
+    if (err instanceof KeyConfigError) {
+      console.error(`pulse: bad setting: ${err.message}`);
+      process.exit(2);
+    }
     if (err instanceof NatsServerMissing || err instanceof StreamConflict) {
       console.error(`pulse: ${err.message}`);
       process.exit(1);
@@ -58,6 +63,11 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // SIGHUP re-reads the API keys file at once (it is also re-read when it changes).
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the API keys');
+    void app.reloadKeys();
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

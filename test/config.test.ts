@@ -17,7 +17,14 @@ function settingsProblem(env: Record<string, string>, argv: string[] = []): stri
 describe('configuration', () => {
   test('the defaults are those the README lists', () => {
     const s = loadSettings({});
-    assert.deepEqual(s.http, { port: 4000, host: '127.0.0.1', graphiql: true, shutdownGraceMs: 10_000 });
+    assert.deepEqual(s.http, {
+      port: 4000,
+      host: '127.0.0.1',
+      graphiql: true,
+      shutdownGraceMs: 10_000,
+      maxBodyBytes: undefined,
+      corsOrigins: [],
+    });
     assert.equal(s.nats.servers, undefined);
     assert.deepEqual(s.stream, {
       name: 'EVENTS',

@@ -61,8 +61,9 @@ describe('a started Pulse answers health, readiness and GraphiQL', () => {
   });
 
   test('a JSON client on the same path gets GraphQL', async () => {
+    // A GET carries the CSRF prevention header (a JSON POST needs none).
     const res = await fetch(`${pulse.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', 'x-graphql-yoga-csrf': '1' },
     });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { data: { __typename: 'Query' } });

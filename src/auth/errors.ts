@@ -34,3 +34,14 @@ export class KeyConfigError extends Error {
     this.name = 'KeyConfigError';
   }
 }
+
+/** A key holds as many live connections as it may. `setting` names the variable that sets the bound. */
+export class TooManyConnections extends Error {
+  readonly code = 'LIMIT_EXCEEDED';
+  readonly details: { setting: string; max: number };
+  constructor(max: number) {
+    super(`this API key holds its maximum of ${max} live connections (WebSocket connections and SSE streams)`);
+    this.name = 'TooManyConnections';
+    this.details = { setting: 'PULSE_MAX_CONNECTIONS_PER_KEY', max };
+  }
+}

@@ -21,6 +21,8 @@ export interface Keyring {
   find(presented: string): Principal | undefined;
   /** Whether a key id is still configured (connections of removed keys are closed). */
   has(keyId: string): boolean;
+  /** The current principal of a key id (its scopes as the last reload left them), if still configured. */
+  principalOf(keyId: string): Principal | undefined;
   /** Re-reads the file now. Keeps the previous keys when the file has an error. */
   reload(): Promise<void>;
   /** Calls listener with the ids of keys that disappeared in a reload. */
@@ -36,11 +38,11 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
   let fileVersion = '';
   const listeners = new Set<(keyIds: ReadonlySet<string>) => void>();
   let entries: KeyEntry[] = [];
-  let ids = new Set<string>();
+  let ids = new Map<string, Principal>();
 
   function install(next: KeyEntry[]): void {
-    const nextIds = new Set(next.map((e) => e.principal.keyId));
-    const removed = new Set([...ids].filter((id) => !nextIds.has(id)));
+    const nextIds = new Map(next.map((e) => [e.principal.keyId, e.principal]));
+    const removed = new Set([...ids.keys()].filter((id) => !nextIds.has(id)));
     entries = next;
     ids = nextIds;
     if (removed.size > 0) for (const listener of listeners) listener(removed);
@@ -73,6 +75,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     isOpen: () => !configured,
     find: (presented) => findKey(entries, presented),
     has: (keyId) => ids.has(keyId),
+    principalOf: (keyId) => ids.get(keyId),
     reload: () => readKeyFile(false),
     onRemoved(listener) {
       listeners.add(listener);

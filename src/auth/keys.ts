@@ -22,7 +22,8 @@ function keyIdOf(hash: Buffer): string {
  */
 export function parseKeyEntry(text: string, where: string): KeyEntry {
   const at = text.lastIndexOf('=');
-  if (at <= 0) throw new KeyConfigError(`${where}: expected key=scope[+scope], got "${text.slice(0, 4)}…"`);
+  // The message never quotes the entry: its text is a key.
+  if (at <= 0) throw new KeyConfigError(`${where}: expected key=scope[+scope]`);
   const key = text.slice(0, at).trim();
   const scopes = text
     .slice(at + 1)

@@ -2,7 +2,28 @@ import { type ParsedSettings, settingsSchema } from './settings.js';
 
 /** Pulse's settings, validated and typed. Built once at start-up; nothing else reads the environment. */
 export interface Settings {
-  http: { port: number; host: string; graphiql: boolean; shutdownGraceMs: number };
+  /** development (GraphiQL, introspection, suggestions, pretty logs) or production (all off unless set). */
+  environment: 'development' | 'production';
+  http: {
+    port: number;
+    host: string;
+    graphiql: boolean;
+    shutdownGraceMs: number;
+    /** Largest request body; undefined: room for the largest valid trackBatch. */
+    maxBodyBytes: number | undefined;
+    /** Browser origins allowed cross-origin (CORS, WebSocket Origin); `*` for any; empty for none. */
+    corsOrigins: string[];
+  };
+  /** What GraphQL answers and the bounds of a document. */
+  graphql: {
+    introspection: boolean;
+    fieldSuggestions: boolean;
+    maxTokens: number;
+    maxDepth: number;
+    maxAliases: number;
+    maxDirectives: number;
+    maxCost: number;
+  };
   nats: {
     /** Undefined when NATS_URL is unset: Pulse then looks on 127.0.0.1:4222 or starts its own server. */
     servers: string[] | undefined;
@@ -37,7 +58,18 @@ export interface Settings {
     maxTypeLength: number;
     maxFutureMs: number;
   };
-  auth: { apiKeys: string | undefined; apiKeysFile: string | undefined };
+  auth: {
+    apiKeys: string | undefined;
+    apiKeysFile: string | undefined;
+    /** How often the keys file is looked at for changes. */
+    apiKeysPollMs: number;
+    /** Per key; 0: no limit. */
+    eventsPerSec: number;
+    eventsBurst: number;
+    subscriptionsPerSec: number;
+    subscriptionsBurst: number;
+    maxConnectionsPerKey: number;
+  };
   /** The NATS service (`pulse.track`, `pulse.trackBatch`, `pulse.graphql`). */
   service: { enabled: boolean; subjectPrefix: string };
   /** The read models: the projector that keeps them, and the queries that read them. */
@@ -128,8 +160,28 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
     );
   }
   const isOn = (v: string) => v === 'on' || v === 'true' || v === '1';
+  const isDevelopment = s.PULSE_ENV === 'development';
+  // A switch left unset follows PULSE_ENV: on in development, off in production.
+  const switchOr = (v: string | undefined) => (v === undefined ? isDevelopment : isOn(v));
   return {
-    http: { port: s.PORT, host: s.HOST, graphiql: isOn(s.PULSE_GRAPHIQL), shutdownGraceMs: s.PULSE_SHUTDOWN_GRACE },
+    environment: s.PULSE_ENV,
+    http: {
+      port: s.PORT,
+      host: s.HOST,
+      graphiql: switchOr(s.PULSE_GRAPHIQL),
+      shutdownGraceMs: s.PULSE_SHUTDOWN_GRACE,
+      maxBodyBytes: s.PULSE_MAX_BODY,
+      corsOrigins: s.PULSE_CORS_ORIGINS,
+    },
+    graphql: {
+      introspection: switchOr(s.PULSE_INTROSPECTION),
+      fieldSuggestions: switchOr(s.PULSE_FIELD_SUGGESTIONS),
+      maxTokens: s.PULSE_MAX_TOKENS,
+      maxDepth: s.PULSE_MAX_DEPTH,
+      maxAliases: s.PULSE_MAX_ALIASES,
+      maxDirectives: s.PULSE_MAX_DIRECTIVES,
+      maxCost: s.PULSE_MAX_COST,
+    },
     nats: {
       servers: s.NATS_URL,
       credsFile: s.NATS_CREDS,
@@ -162,7 +214,16 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
       maxTypeLength: s.PULSE_MAX_TYPE_LENGTH,
       maxFutureMs: s.PULSE_MAX_FUTURE,
     },
-    auth: { apiKeys: s.PULSE_API_KEYS, apiKeysFile: s.PULSE_API_KEYS_FILE },
+    auth: {
+      apiKeys: s.PULSE_API_KEYS,
+      apiKeysFile: s.PULSE_API_KEYS_FILE,
+      apiKeysPollMs: s.PULSE_API_KEYS_POLL,
+      eventsPerSec: s.PULSE_RATE_LIMIT_EVENTS,
+      eventsBurst: s.PULSE_RATE_LIMIT_EVENTS_BURST,
+      subscriptionsPerSec: s.PULSE_RATE_LIMIT_SUBSCRIPTIONS,
+      subscriptionsBurst: s.PULSE_RATE_LIMIT_SUBSCRIPTIONS_BURST,
+      maxConnectionsPerKey: s.PULSE_MAX_CONNECTIONS_PER_KEY,
+    },
     service: { enabled: isOn(s.PULSE_SERVICE), subjectPrefix: s.PULSE_SERVICE_PREFIX },
     projections: {
       runProjector: isOn(s.PULSE_PROJECTOR),
@@ -188,7 +249,9 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = [
     dataDir: s.PULSE_DATA_DIR,
     log: {
       level: s.PULSE_LOG_LEVEL,
-      pretty: s.PULSE_LOG_PRETTY === 'on' || (s.PULSE_LOG_PRETTY === 'auto' && Boolean(process.stdout.isTTY)),
+      pretty:
+        s.PULSE_LOG_PRETTY === 'on' ||
+        (s.PULSE_LOG_PRETTY === 'auto' && isDevelopment && Boolean(process.stdout.isTTY)),
     },
   };
 }

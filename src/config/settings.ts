@@ -41,6 +41,39 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =
       return value;
     });
 
+// on/off with no default: the value PULSE_ENV implies applies when it is unset.
+const optionalSwitch = z.enum(['on', 'off', 'true', 'false', '1', '0']).optional();
+
+const origins = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    const list = (text ?? '')
+      .split(',')
+      .map((part) => part.trim().replace(/\/$/, ''))
+      .filter(Boolean);
+    for (const origin of list) {
+      if (origin !== '*' && !/^https?:\/\/[^\s/?#]+$/.test(origin)) {
+        ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin (https://host[:port], or * for any)` });
+        return z.NEVER;
+      }
+    }
+    return list;
+  });
+
+const optionalBytes = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined || text.trim() === '') return undefined;
+    const size = parseBytes(text);
+    if (size === undefined || size <= 0) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (try 1MiB, 40MiB)` });
+      return z.NEVER;
+    }
+    return size;
+  });
+
 const optionalText = z
   .string()
   .optional()
@@ -64,7 +97,9 @@ const natsUrls = z
       .filter(Boolean);
     for (const url of urls) {
       if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(url) && !/^[^\s:/]+:\d+$/.test(url)) {
-        ctx.addIssue({ code: 'custom', message: `"${url}" is not a NATS URL (nats://host:port)` });
+        // A URL may carry user:password@; the message never shows it.
+        const shown = url.replace(/\/\/[^@/]*@/, '//***@');
+        ctx.addIssue({ code: 'custom', message: `"${shown}" is not a NATS URL (nats://host:port)` });
         return z.NEVER;
       }
     }
@@ -91,6 +126,24 @@ export const settingsSchema = z.object({
   PULSE_SUBJECT_PREFIX: natsName('events'),
   PULSE_API_KEYS: optionalText,
   PULSE_API_KEYS_FILE: optionalText,
+  PULSE_API_KEYS_POLL: duration('1s'),
+  // development: GraphiQL, introspection, field suggestions and pretty logs on; production: off.
+  PULSE_ENV: z.enum(['development', 'production']).default('development'),
+  PULSE_INTROSPECTION: optionalSwitch,
+  PULSE_FIELD_SUGGESTIONS: optionalSwitch,
+  PULSE_CORS_ORIGINS: origins,
+  PULSE_MAX_BODY: optionalBytes,
+  PULSE_MAX_TOKENS: integer(2000, 10, 1_000_000),
+  PULSE_MAX_DEPTH: integer(10, 1, 1000),
+  PULSE_MAX_ALIASES: integer(15, 0, 10_000),
+  PULSE_MAX_DIRECTIVES: integer(50, 0, 10_000),
+  PULSE_MAX_COST: integer(5000, 1, 100_000_000),
+  // Per API key; 0 switches a rate off.
+  PULSE_RATE_LIMIT_EVENTS: integer(10_000, 0),
+  PULSE_RATE_LIMIT_EVENTS_BURST: integer(20_000, 1),
+  PULSE_RATE_LIMIT_SUBSCRIPTIONS: integer(10, 0),
+  PULSE_RATE_LIMIT_SUBSCRIPTIONS_BURST: integer(50, 1),
+  PULSE_MAX_CONNECTIONS_PER_KEY: integer(1000, 1, 1_000_000),
   PULSE_STREAM_MAX_AGE: duration('30d'),
   PULSE_STREAM_MAX_BYTES: bytes('-1'),
   PULSE_STREAM_REPLICAS: integer(1, 1, 5),
@@ -109,7 +162,7 @@ export const settingsSchema = z.object({
   PULSE_MAX_FUTURE: duration('1d'),
   PULSE_DATA_DIR: z.string().min(1).default('.data'),
   PULSE_SHUTDOWN_GRACE: duration('10s'),
-  PULSE_GRAPHIQL: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
+  PULSE_GRAPHIQL: optionalSwitch,
   PULSE_SERVICE: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
   // Dotted tokens, e.g. `acme.pulse`: the endpoints are <prefix>.track, <prefix>.trackBatch, <prefix>.graphql.
   PULSE_SERVICE_PREFIX: z

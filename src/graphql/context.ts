@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/index.js';
 import type { StoredEvent } from '../events/index.js';
 import type { Tracker } from '../ingest/index.js';
 import type { LiveConnection, LiveService } from '../live/index.js';
@@ -23,6 +24,8 @@ export interface PulseServices {
 /** Per-request context, the same for every transport (HTTP, SSE, WebSocket, NATS). */
 export interface PulseContext extends PulseServices {
   requestId: string;
+  /** Who sent the operation: set by the WebSocket endpoint at connect, else by the access check. */
+  principal?: Principal;
   /** The WebSocket connection an operation runs on, for its limits; absent over HTTP. */
   liveConnection?: LiveConnection;
   /** Where a resumed subscription left off: an SSE client's Last-Event-ID. */

@@ -1,5 +1,6 @@
+export { operationNeeds, useAccessControl } from './access-control.js';
 export { createRequestContext, type PulseContext, type PulseServices } from './context.js';
-export { type DocumentLimits, useDocumentLimits } from './document-limits.js';
+export { DEFAULT_DOCUMENT_LIMITS, type DocumentLimits, useDocumentLimits } from './document-limits.js';
 export { toClientError } from './errors.js';
 export { useInputErrorCodes } from './input-error-codes.js';
 export {

@@ -81,6 +81,18 @@ export function createMetrics(probes: {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    graphqlOperations: new Counter({
+      name: 'pulse_graphql_operations_total',
+      help: 'GraphQL operations answered, by type and operation name (names beyond the first 100 as "other").',
+      labelNames: ['type', 'name'] as const,
+      registers: [registry],
+    }),
+    graphqlErrors: new Counter({
+      name: 'pulse_graphql_errors_total',
+      help: 'Errors in GraphQL answers, by operation type and error code.',
+      labelNames: ['type', 'code'] as const,
+      registers: [registry],
+    }),
     natsReconnects: new Counter({
       name: 'pulse_nats_reconnects_total',
       help: 'Times the NATS connection came back after it was lost.',

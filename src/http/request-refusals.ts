@@ -12,10 +12,42 @@ const EMPTY_REFUSALS: Record<number, string> = {
   415: 'Unsupported Media Type: send application/json, application/graphql, or a GET with query parameters',
 };
 
+// Every media type Yoga can answer in (its result processors). It picks one only after the
+// operation ran, so a mutation with an Accept it cannot meet would be stored and then answered 406:
+// such a request is refused before anything executes.
+const ANSWERABLE = ['application/graphql-response+json', 'application/json', 'text/event-stream', 'multipart/mixed'];
+
+/** Whether Yoga can answer this request in a media type it accepts (Yoga's own reading of Accept). */
+function isAnswerable(request: Request): boolean {
+  const ranges = (request.headers.get('accept') || '*/*').replace(/\s/g, '').toLowerCase().split(',');
+  return ranges.some((range) => {
+    const [mediaType, ...params] = range.split(';');
+    // Yoga answers in UTF-8 only, and skips a range that asks for another charset.
+    if ((params.find((param) => param.includes('charset=')) ?? 'charset=utf-8') !== 'charset=utf-8') return false;
+    const [type, subtype] = mediaType.split('/');
+    return ANSWERABLE.some((answerable) => {
+      const [ownType, ownSubtype] = answerable.split('/');
+      return (type === '*' || type === ownType) && (subtype === '*' || subtype === ownSubtype);
+    });
+  });
+}
+
+function refusal(
+  fetchAPI: { Response: typeof Response; Headers: typeof Headers },
+  status: number,
+  init: ResponseInit = {},
+): Response {
+  const headers = new fetchAPI.Headers(init.headers);
+  headers.set('content-type', 'application/json; charset=utf-8');
+  const body = JSON.stringify({ errors: [{ message: EMPTY_REFUSALS[status], extensions: { code: 'BAD_REQUEST' } }] });
+  return new fetchAPI.Response(body, { status, headers });
+}
+
 /** Gives Yoga's bodiless refusals and unparsable query parameters a GraphQL error body with a code. */
 export function useRequestRefusals(): Plugin {
   return {
-    onRequestParse({ requestParser, setRequestParser }) {
+    onRequestParse({ request, requestParser, setRequestParser, endResponse, fetchAPI }) {
+      if (!isAnswerable(request)) return endResponse(refusal(fetchAPI, 406));
       if (!requestParser) return;
       setRequestParser(async (request) => {
         try {
@@ -36,16 +68,8 @@ export function useRequestRefusals(): Plugin {
       });
     },
     onResponse({ response, setResponse, fetchAPI }) {
-      const message = EMPTY_REFUSALS[response.status];
-      if (!message || response.headers.get('content-type')) return;
-      const headers = new fetchAPI.Headers(response.headers);
-      headers.set('content-type', 'application/json; charset=utf-8');
-      setResponse(
-        new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] }), {
-          status: response.status,
-          headers,
-        }),
-      );
+      if (!EMPTY_REFUSALS[response.status] || response.headers.get('content-type')) return;
+      setResponse(refusal(fetchAPI, response.status, { headers: response.headers }));
     },
   };
 }

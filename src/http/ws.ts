@@ -5,10 +5,12 @@ import { type ExecutionArgs, GraphQLError } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { AccessControl, Principal } from '../auth/index.js';
 import { toClientError } from '../graphql/index.js';
 import type { LiveConnection, LiveService } from '../live/index.js';
 import { inRequestScope, type Logger } from '../log/index.js';
 import type { LiveDelivery } from './live-delivery.js';
+import type { OriginPolicy } from './origins.js';
 import { writeToSocket } from './ws-live.js';
 import type { PulseYoga } from './yoga.js';
 
@@ -23,6 +25,10 @@ export interface GraphQLWebSocketOptions {
   keepAliveMs?: number;
   /** Largest message a client may send, in bytes. Default 1 MiB. */
   maxPayloadBytes?: number;
+  /** API keys: checked once, in connection_init. Default: open. */
+  access?: AccessControl;
+  /** Which browser origins may open a socket (same-origin and non-browser clients always may). Default: any. */
+  origins?: OriginPolicy;
 }
 
 /** GraphQL over WebSocket (graphql-ws's graphql-transport-ws protocol) on the HTTP server's port. */
@@ -35,10 +41,14 @@ export interface GraphQLWebSocket {
   close(): Promise<void>;
 }
 
-/** What one socket holds: its TCP socket (to batch frames) and its slot in the live limits. */
+/** What one socket holds: its TCP socket (to batch frames), its slot in the live limits, its key. */
 interface SocketState {
   raw: Duplex;
   slot: LiveConnection;
+  /** Set in connection_init. */
+  principal?: Principal;
+  /** Gives back the key's connection slot. */
+  releaseKeySlot?: () => void;
 }
 
 /** The root value of every operation, so that the subscribe step knows the socket and the id. */
@@ -53,8 +63,22 @@ interface OperationRoot {
 /** Room left for a close reason in a WebSocket close frame (125 bytes minus the code). */
 const MAX_CLOSE_REASON = 123;
 
+// Close codes of graphql-ws servers: 4401 for a missing or unknown key (as graphql-ws closes an
+// unauthorised subscribe), 4403 when the key was removed while the socket was open (as it closes
+// a refused connection_init); a key over its connection bound gets 1013, try again later.
+const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_FORBIDDEN = 4403;
+const CLOSE_TRY_LATER = 1013;
+
+/** A close reason: the error's code and message, cut to fit the frame on a character boundary. */
+function closeReason(code: string, message: string): string {
+  let reason = `${code}: ${message}`;
+  while (Buffer.byteLength(reason) > MAX_CLOSE_REASON) reason = reason.slice(0, -2);
+  return reason;
+}
+
 export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
-  const { yoga, live, delivery, log } = options;
+  const { yoga, live, delivery, log, access } = options;
   const path = options.path ?? '/graphql';
   const sockets = new WeakMap<WebSocket, SocketState>();
   let isClosing = false;
@@ -66,6 +90,26 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
 
   const server = useServer<Record<string, unknown>>(
     {
+      onConnect: (ctx) => {
+        const { socket } = ctx.extra;
+        const state = sockets.get(socket);
+        if (!access || !state) return Boolean(state);
+        try {
+          state.principal = access.authenticateConnection(ctx.connectionParams);
+        } catch (error) {
+          socket.close(CLOSE_UNAUTHENTICATED, closeReason('UNAUTHENTICATED', (error as Error).message));
+          return false;
+        }
+        try {
+          state.releaseKeySlot = access.holdConnection(state.principal, () =>
+            socket.close(CLOSE_FORBIDDEN, closeReason('FORBIDDEN', 'the API key was removed')),
+          );
+        } catch (error) {
+          socket.close(CLOSE_TRY_LATER, closeReason('LIMIT_EXCEEDED', (error as Error).message));
+          return false;
+        }
+        return true;
+      },
       onSubscribe: (ctx, id, payload) => {
         // Short and flat: an operation holds its id as long as it runs.
         const requestId = randomBytes(9).toString('base64url');
@@ -77,6 +121,7 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
             params: payload,
             connectionParams: ctx.connectionParams,
             liveConnection: sockets.get(socket)?.slot,
+            principal: sockets.get(socket)?.principal,
           });
           try {
             const document = enveloped.parse(payload.query);
@@ -145,6 +190,11 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
   return {
     handleUpgrade(req, socket, head) {
       if ((req.url ?? '/').split('?', 1)[0] !== path) return false;
+      if (options.origins && !options.origins.allowsUpgrade(req.headers)) {
+        // Refused before the handshake: a page of an origin not listed gets no socket at all.
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return true;
+      }
       if (isClosing) {
         refuse(req, socket, head, 'Pulse is shutting down');
         return true;
@@ -159,7 +209,9 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
       // The slot is freed when the TCP socket closes, also when the handshake fails.
       socket.once('close', () => slot.release());
       wss.handleUpgrade(req, socket, head, (ws) => {
-        sockets.set(ws, { raw: socket, slot });
+        const state: SocketState = { raw: socket, slot };
+        sockets.set(ws, state);
+        ws.once('close', () => state.releaseKeySlot?.());
         wss.emit('connection', ws, req);
         // graphql-ws prints a socket's errors to the console, stack and all. They are the client's
         // (a frame over the size bound, an unmasked frame, bad UTF-8), and ws has already closed

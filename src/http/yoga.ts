@@ -1,15 +1,22 @@
+import { useDisableIntrospection } from '@envelop/disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { AccessControl } from '../auth/index.js';
 import {
   createRequestContext,
+  type DocumentLimits,
   type PulseContext,
   type PulseServices,
   schema,
   toClientError,
+  useAccessControl,
   useDocumentLimits,
   useInputErrorCodes,
 } from '../graphql/index.js';
 import { currentRequestId, type Logger } from '../log/index.js';
+import { useCsrfPrevention } from './csrf.js';
+import { type OperationCounters, useOperationMetrics } from './operation-metrics.js';
+import type { OriginPolicy } from './origins.js';
 import { useRequestRefusals } from './request-refusals.js';
 
 export interface YogaOptions {
@@ -21,6 +28,16 @@ export interface YogaOptions {
   maxRequestBodySize?: number;
   /** More plugins, after Pulse's own (e.g. the live subscriptions' delivery). Default none. */
   plugins?: Plugin<PulseContext>[];
+  /** API keys, scopes and per-key limits. Default: open (no keys). */
+  access?: AccessControl;
+  /** Bounds on documents (tokens, depth, aliases, directives, cost) and field suggestions. Default DEFAULT_DOCUMENT_LIMITS. */
+  documentLimits?: Partial<DocumentLimits>;
+  /** Answer introspection (`__schema`, `__type`). Default true. */
+  introspection?: boolean;
+  /** Which browser origins get CORS headers. Default: none (no cross-origin access). */
+  origins?: OriginPolicy;
+  /** Counters of operations and their errors, for /metrics. Default none. */
+  operationCounters?: OperationCounters;
 }
 
 export type PulseYoga = YogaServerInstance<Record<string, unknown>, PulseContext>;
@@ -44,7 +61,19 @@ export function createPulseYoga(options: YogaOptions): PulseYoga {
     },
     graphiql: options.graphiql === false ? false : { title: 'Pulse', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
-    plugins: [useDocumentLimits(), useInputErrorCodes(), useRequestRefusals(), ...(options.plugins ?? [])],
+    // No cross-origin access unless an origin is listed: a function answering false sends no CORS headers.
+    cors: (request) => options.origins?.cors(request) ?? false,
+    plugins: [
+      useCsrfPrevention(),
+      // Before the access check, so that its refusals are counted too.
+      ...(options.operationCounters ? [useOperationMetrics(options.operationCounters)] : []),
+      useDocumentLimits(options.documentLimits),
+      ...(options.introspection === false ? [useDisableIntrospection()] : []),
+      useInputErrorCodes(),
+      useRequestRefusals(),
+      ...(options.access ? [useAccessControl(options.access)] : []),
+      ...(options.plugins ?? []),
+    ],
     context: () => createRequestContext(services, currentRequestId() ?? 'unknown'),
     maskedErrors: {
       maskError: (error) =>

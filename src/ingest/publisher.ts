@@ -15,6 +15,10 @@ export interface PublisherOptions {
   concurrency?: number;
   /** Told of each retry, for metrics and logs. */
   onRetry?: (err: unknown, attempt: number) => void;
+  /** Told of each acknowledged publish: seconds from the call to the ack, retries included. */
+  onAcknowledged?: (seconds: number) => void;
+  /** Told of each publish that failed with EVENT_BUS_UNAVAILABLE. */
+  onFailed?: (err: unknown) => void;
 }
 
 export interface PublishAck {
@@ -97,7 +101,14 @@ export function createPublisher(js: JetStreamPublisher, options: PublisherOption
   return {
     publish(subject, data, msgId) {
       const giveUpAt = Date.now() + deadlineMs;
+      const startedAt = performance.now();
       const pending = limit(() => attemptUntilDeadline(subject, data, msgId, giveUpAt));
+      if (options.onAcknowledged || options.onFailed) {
+        pending.then(
+          () => options.onAcknowledged?.((performance.now() - startedAt) / 1000),
+          (err: unknown) => options.onFailed?.(err),
+        );
+      }
       inFlight.add(pending);
       void pending.then(
         () => inFlight.delete(pending),

@@ -24,6 +24,8 @@ export interface NatsConnectOptions {
   name?: string;
   /** How often to ping the server so that a dead connection is noticed. Default 3000. */
   pingIntervalMs?: number;
+  /** Told each time the connection comes back after it was lost (for metrics). Default none. */
+  onReconnect?: () => void;
 }
 
 export type NatsState = 'connected' | 'disconnected' | 'reconnecting' | 'closed';
@@ -79,6 +81,7 @@ export async function connectNats(options: NatsConnectOptions, log: Logger): Pro
         case 'reconnect':
           state = 'connected';
           reconnects++;
+          options.onReconnect?.();
           log.info({ server: status.server }, 'NATS connection restored');
           break;
         case 'error':

@@ -6,7 +6,8 @@
 const SAFE_BYTE = /^[A-Za-z0-9_-]$/;
 const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a type may begin with U+FEFF, and a decoder that drops it would name another type.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes any string as one safe subject token (never empty: the empty string becomes `~`). */
 export function encodeToken(text: string): string {

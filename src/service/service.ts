@@ -94,24 +94,44 @@ export async function startPulseService(options: PulseServiceOptions): Promise<P
   });
   const id = service.info().id;
 
-  const authorized = (scope: Scope, run: (msg: ServiceMsg) => Promise<string>): Handle => {
+  // One check per request, once the body says how many events it holds (they are charged to the
+  // key's rate); a body that cannot be read is refused for a missing or wrong key first.
+  const authorized = <A>(
+    scope: Scope,
+    parse: (data: Uint8Array) => A,
+    events: (args: A) => number,
+    run: (args: A) => Promise<string>,
+  ): Handle => {
     return async (msg, _requestId, authorization) => {
-      await authorize(authorization, scope);
-      return { body: await run(msg) };
+      let args: A;
+      try {
+        args = parse(msg.data);
+      } catch (err) {
+        await authorize(authorization, scope);
+        throw err;
+      }
+      await authorize(authorization, scope, events(args));
+      return { body: await run(args) };
     };
   };
 
   const handlers: Record<keyof typeof subjects, Handle> = {
-    track: authorized('ingest', async (msg) => {
-      const args = parseTrackRequest(msg.data, limits);
-      return trackReply(await tracker.track(args.event, { sentAt: args.sentAt }));
-    }),
-    trackBatch: authorized('ingest', async (msg) => {
-      const args = parseTrackBatchRequest(msg.data, limits);
-      const result = await tracker.trackBatch(args.events, { sentAt: args.sentAt });
-      // Room for the reply headers under the server's limit (1 MB unless configured otherwise).
-      return trackBatchReply(result, (nc.info?.max_payload ?? 1_048_576) - 4096);
-    }),
+    track: authorized(
+      'ingest',
+      (data) => parseTrackRequest(data, limits),
+      () => 1,
+      async (args) => trackReply(await tracker.track(args.event, { sentAt: args.sentAt })),
+    ),
+    trackBatch: authorized(
+      'ingest',
+      (data) => parseTrackBatchRequest(data, limits),
+      (args) => args.events.length,
+      async (args) => {
+        const result = await tracker.trackBatch(args.events, { sentAt: args.sentAt });
+        // Room for the reply headers under the server's limit (1 MB unless configured otherwise).
+        return trackBatchReply(result, (nc.info?.max_payload ?? 1_048_576) - 4096);
+      },
+    ),
     graphql: (msg, requestId, authorization) => executeGraphQL(fetchGraphQL, msg.data, { requestId, authorization }),
   };
 
