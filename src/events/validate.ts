@@ -113,7 +113,12 @@ export function validateEvent(
 
   let id: string | undefined;
   if (input.id !== undefined && input.id !== null) {
-    if (checkText(input.id, 'id', limits.maxIdLength ?? 128, issues)) id = input.id;
+    if (checkText(input.id, 'id', limits.maxIdLength ?? 128, issues)) {
+      // The id travels as the Nats-Msg-Id header, whose value NATS clients trim: " a" would be
+      // stored and deduplicated as "a", a different id.
+      if (input.id === input.id.trim()) id = input.id;
+      else issues.push({ field: 'id', message: 'id must not begin or end with whitespace' });
+    }
   }
   checkText(input.type, 'type', limits.maxTypeLength, issues, true);
   const maxUserId = limits.maxUserIdLength ?? 256;
