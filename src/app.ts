@@ -147,9 +147,11 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
 
     // One shared feed serves every live subscriber of this process. Stopped after HTTP, when every
     // subscription has completed: it stops the feed and deletes the process's consumers.
+    // Short JetStream API timeouts for the feed: after a leader election nats-server 2.9 may still
+    // place a new consumer on the dead node, and each such attempt waits out the timeout.
     const live = await createLiveService({
-      js: jetstream(link.nc),
-      jsm,
+      js: jetstream(link.nc, { timeout: 2000 }),
+      jsm: await jetstreamManager(link.nc, { timeout: 2000 }),
       stream: settings.stream.name,
       subjects,
       limits: settings.live,

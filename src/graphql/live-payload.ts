@@ -87,15 +87,22 @@ function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unkn
     const at = seqs.indexOf(event.seq);
     if (at !== -1) return rendered[at];
     // Event's fields read the event alone, so one subscriber's arguments serve all who share the key.
-    let result = execute({ ...args, rootValue: event }) as ExecutionResult;
-    if (result.errors?.length) {
-      onError(result.errors);
-      result = {
-        data: result.data ?? null,
+    const failed = (errors: unknown): { result: ExecutionResult; json: string } => {
+      onError(errors);
+      const result = {
+        data: null,
         errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] as never,
       };
+      return { result, json: JSON.stringify(result) };
+    };
+    let entry: { result: ExecutionResult; json: string };
+    try {
+      const result = execute({ ...args, rootValue: event }) as ExecutionResult;
+      entry = result.errors?.length ? failed(result.errors) : { result, json: JSON.stringify(result) };
+    } catch (err) {
+      // One event that cannot be rendered (a value JSON cannot hold) must not end the process.
+      entry = failed(err);
     }
-    const entry = { result, json: JSON.stringify(result) };
     seqs[next] = event.seq;
     rendered[next] = entry;
     next = (next + 1) % REMEMBERED;

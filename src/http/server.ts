@@ -98,7 +98,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
     inRequestScope({ requestId }, () =>
       handle(req, res).catch((err: unknown) => {
-        log.error({ err }, 'request failed');
+        // A client that went away mid-request is not a failure of Pulse's.
+        const code = (err as { code?: string }).code;
+        if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
+          log.debug({ err }, 'client went away mid-request');
+        } else {
+          log.error({ err }, 'request failed');
+        }
         if (!res.headersSent)
           sendJson(res, 500, {
             errors: [

@@ -17,6 +17,10 @@ export interface FeedOptions {
   inactiveMs?: number;
 }
 
+// Four missed idle heartbeats (one a second): long enough not to give up on a consumer that is
+// merely slow to answer, short enough that subscribers barely notice a stream leader change.
+const STALLED_AFTER_MS = 4000;
+
 /** The process's one reader of the stream: every live subscriber is served from it. */
 export interface LiveFeed {
   /** Stops reading and deletes the consumer. */
@@ -47,6 +51,8 @@ export function startFeed(options: FeedOptions): LiveFeed {
     });
 
   async function readOnce(): Promise<void> {
+    let watchdog: NodeJS.Timeout | undefined;
+    let isStalled = false;
     const consumer = await openOrderedConsumer(
       js,
       stream,
@@ -56,8 +62,24 @@ export function startFeed(options: FeedOptions): LiveFeed {
     );
     try {
       if (isStopped) return;
-      messages = await consumer.consume({ max_messages: 1024, expires: 10_000 });
+      // A short pull expiry: the server sends an idle heartbeat every expires / 2, and nats.js
+      // waits `expires` between its own checks of the consumer after a reconnect.
+      messages = await consumer.consume({ max_messages: 1024, expires: 2000 });
+      const reading = messages;
+      // A message or a heartbeat is a sign of life. Without one, the consumer went with its node
+      // (an ordered consumer has one replica) and nats.js may ask after it until that node is
+      // back: a new consumer from the broadcaster's position resumes delivery in seconds.
+      let lastSignAt = Date.now();
+      void (async () => {
+        for await (const status of reading.status()) if (status.type === 'heartbeat') lastSignAt = Date.now();
+      })().catch(() => undefined);
+      watchdog = setInterval(() => {
+        if (broadcaster.isCongested || Date.now() - lastSignAt <= STALLED_AFTER_MS) return;
+        isStalled = true;
+        reading.stop();
+      }, 1000);
       for await (const message of messages) {
+        lastSignAt = Date.now();
         let event: StoredEvent | undefined;
         try {
           event = eventOf(message, subjects.typeOf);
@@ -70,14 +92,17 @@ export function startFeed(options: FeedOptions): LiveFeed {
         }
         broadcaster.accept(message.seq, event);
         if (broadcaster.isCongested) await broadcaster.whenCaughtUp();
+        lastSignAt = Date.now();
         if (isStopped) break;
       }
     } finally {
+      clearInterval(watchdog);
       messages?.stop();
       messages = undefined;
-      await consumer.delete().catch(() => {
-        // Gone already (a NATS restart drops it); otherwise its inactivity threshold removes it.
-      });
+      // Gone already (a NATS restart drops it); otherwise its inactivity threshold removes it. A
+      // stalled one may sit on a dead node: its delete would only wait out the request timeout.
+      const deleting = consumer.delete().catch(() => undefined);
+      if (!isStalled) await deleting;
     }
   }
 
@@ -94,7 +119,9 @@ export function startFeed(options: FeedOptions): LiveFeed {
       }
       restarts++;
       if (broadcaster.position > from) attempt = 0;
-      await pause(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+      // At most a second: after a node dies, nats-server 2.9 still places about a third of new
+      // one-replica consumers on it, and each such attempt already waits out a request timeout.
+      await pause(Math.min(1000, 250 * 2 ** Math.min(attempt, 2)));
     }
   })();
 

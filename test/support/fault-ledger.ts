@@ -1,10 +1,11 @@
 // The books of a fault test: what the stream stores and what the read models count, set against
 // what the load sent and what Pulse acknowledged. Every wait is bounded.
 import assert from 'node:assert/strict';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { gql } from './graphql.js';
 import { seqOf } from './live-clients.js';
 import type { ResumingSubscriber } from './resuming-subscriber.js';
-import { inspectStream, type StoredMessage } from './stream-messages.js';
 import { type CallOutcome, LOAD_TYPES, LOAD_USERS, type LoadEvent } from './track-load.js';
 
 /** One stored event as the fault tests look at it. */
@@ -15,24 +16,37 @@ export interface StoredEventRow {
   userId: string;
 }
 
-/** Every message of the stream, oldest first, read by sequence (a few hundred gets at a time). */
-export async function readStoredEvents(natsUrl: string, stream: string): Promise<StoredEventRow[]> {
-  const inspector = await inspectStream(natsUrl, stream);
+/**
+ * Every message of the stream, oldest first, read by sequence (a few hundred gets at a time).
+ * natsUrls may name several servers (comma-separated): any one that is up answers.
+ */
+export async function readStoredEvents(natsUrls: string, stream: string): Promise<StoredEventRow[]> {
+  const nc = await connect({ servers: natsUrls.split(','), name: 'fault-ledger', timeout: 5000 });
   try {
-    const { state } = await inspector.jsm.streams.info(stream);
+    const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
+    const { state } = await jsm.streams.info(stream);
     const rows: StoredEventRow[] = [];
     if (state.messages === 0) return rows;
     for (let from = state.first_seq; from <= state.last_seq; from += 256) {
       const seqs = Array.from({ length: Math.min(256, state.last_seq - from + 1) }, (_, i) => from + i);
-      const messages = await Promise.all(seqs.map((seq) => inspector.get(seq).catch(() => undefined)));
-      for (const message of messages.filter((m): m is StoredMessage => m !== undefined)) {
-        const body = message.body as { id: string; type: string; userId: string };
+      // A sequence with no message (deleted) is skipped; any other failure fails the read.
+      const messages = await Promise.all(
+        seqs.map((seq) =>
+          jsm.streams.getMessage(stream, { seq }).catch((err: Error) => {
+            if (/no message found/i.test(err.message)) return null;
+            throw err;
+          }),
+        ),
+      );
+      for (const message of messages) {
+        if (!message) continue;
+        const body = message.json<{ id: string; type: string; userId: string }>();
         rows.push({ seq: message.seq, id: body.id, type: body.type, userId: body.userId });
       }
     }
     return rows;
   } finally {
-    await inspector.close();
+    await nc.close();
   }
 }
 
@@ -160,6 +174,21 @@ export async function assertDeliveredOnce(
     delivered[subscriber.transport] = received.length;
   }
   return delivered;
+}
+
+/**
+ * The longest time from a call's answer (the event acknowledged) to the event's arrival at a
+ * subscriber, over every acknowledged event it received: how far live delivery fell behind.
+ */
+export function maxDeliveryLagMs(subscriber: ResumingSubscriber, outcomes: readonly CallOutcome[]): number {
+  const ackedAt = new Map(outcomes.filter((o) => o.isAcknowledged).map((o) => [o.id, o.startedAt + o.elapsedMs]));
+  const arrivals = subscriber.arrivals();
+  let worst = 0;
+  for (const [i, event] of subscriber.events().entries()) {
+    const acked = ackedAt.get(event.id);
+    if (acked !== undefined && arrivals[i] !== undefined) worst = Math.max(worst, arrivals[i] - acked);
+  }
+  return worst;
 }
 
 /** One line of figures per test run, for RELIABILITY.md. */
