@@ -3,7 +3,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createAccessControl, createKeyring } from './auth/index.js';
 import type { Settings } from './config/index.js';
-import { decodeCursor, decodeEvent, MalformedEvent } from './events/index.js';
+import { decodeCursor, decodeEventOrNull } from './events/index.js';
 import {
   createGraphQLWebSocket,
   createHttpServer,
@@ -193,14 +193,7 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
           const seq = decodeCursor(cursor);
           if (seq === undefined) return null;
           const message = await reader.get(seq);
-          if (!message) return null;
-          try {
-            return decodeEvent(message, subjects.typeOf);
-          } catch (err) {
-            // A foreign message that is not an event in the wire format: there is no event here.
-            if (err instanceof MalformedEvent) return null;
-            throw err;
-          }
+          return message ? decodeEventOrNull(message, subjects.typeOf) : null;
         },
       },
     });

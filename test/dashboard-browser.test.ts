@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { blockNonLoopback, browserSkip, launchChromium } from './support/browser.js';
 import { track, waitUntil } from './support/live-clients.js';
 import { freePort, startNats, type TestNats } from './support/nats-server.js';
 import { startTestPulse, testEnv } from './support/pulse.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const ARTIFACTS = new URL('../test-artifacts/', import.meta.url);
 
 let nats: TestNats | undefined;
@@ -17,32 +15,19 @@ let pulse: Awaited<ReturnType<typeof startTestPulse>> | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  if (!hasChromium) return;
+  if (browserSkip) return;
   await mkdir(ARTIFACTS, { recursive: true });
   nats = await startNats();
   // A fixed port, so that the page finds Pulse again after the restart.
   env = testEnv(nats.url, { PORT: String(await freePort()), PULSE_SERVICE: 'off' });
   pulse = await startTestPulse(env);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await pulse?.close();
   await nats?.destroy();
 });
-
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
 
 async function tailIds(page: Page): Promise<string[]> {
   return page.$$eval('#tail-list li', (items) => items.map((item) => (item as HTMLElement).dataset.id ?? ''));
@@ -57,19 +42,13 @@ async function waitForTail(page: Page, ids: readonly string[]): Promise<void> {
 }
 
 test('the dashboard shows tracked events live, looks users up, and resumes its tail after a Pulse restart', {
-  skip: hasChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`,
+  skip: browserSkip,
 }, async () => {
   const url = (pulse as NonNullable<typeof pulse>).url;
   const earlier = await track(url, { type: 'signup', userId: 'early-user', properties: { plan: 'free' } });
 
   const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 900 } });
-  const blocked: string[] = [];
-  await page.route('**/*', (route) => {
-    const target = new URL(route.request().url());
-    if (['data:', 'blob:'].includes(target.protocol) || isLoopback(target.hostname)) return route.continue();
-    blocked.push(target.href);
-    return route.abort('blockedbyclient');
-  });
+  const blocked = await blockNonLoopback(page);
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
 

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { blockNonLoopback, browserSkip, launchChromium } from './support/browser.js';
 import { gql } from './support/graphql.js';
 import { startNats, type TestNats } from './support/nats-server.js';
 import { startTestPulse, testEnv } from './support/pulse.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const KEYS = 'dash-ingest-key-1=ingest,dash-read-key-22=read';
 
 let nats: TestNats | undefined;
@@ -15,21 +13,10 @@ let pulse: Awaited<ReturnType<typeof startTestPulse>> | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  if (!hasChromium) return;
+  if (browserSkip) return;
   nats = await startNats();
   pulse = await startTestPulse(testEnv(nats.url, { PULSE_API_KEYS: KEYS, PULSE_SERVICE: 'off' }));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
@@ -38,14 +25,11 @@ after(async () => {
 });
 
 test('with API keys the dashboard asks for a read key, refuses an ingest key, and keeps the key for the session', {
-  skip: hasChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`,
+  skip: browserSkip,
 }, async () => {
   const url = (pulse as NonNullable<typeof pulse>).url;
   const context = await (browser as Browser).newContext();
-  await context.route('**/*', (route) => {
-    const host = new URL(route.request().url()).hostname;
-    return host === '127.0.0.1' || route.request().url().startsWith('data:') ? route.continue() : route.abort();
-  });
+  const blocked = await blockNonLoopback(context);
   const page = await context.newPage();
   await page.goto(`${url}/`);
   await page.waitForSelector('#key-dialog[open]', { timeout: 20_000 });
@@ -80,5 +64,6 @@ test('with API keys the dashboard asks for a read key, refuses an ingest key, an
   await page.waitForSelector('#status[data-state="live"]', { timeout: 20_000 });
   assert.equal(await page.$('#key-dialog[open]'), null);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('pulse.dashboard.apiKey')), 'dash-read-key-22');
+  assert.deepEqual(blocked, [], 'the dashboard asked for nothing beyond Pulse');
   await context.close();
 });

@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { blockNonLoopback, browserSkip, launchChromium } from './support/browser.js';
 import { metrics, metricValue, track } from './support/live-clients.js';
 import { startNats, type TestNats } from './support/nats-server.js';
 import { startTestPulse, testEnv } from './support/pulse.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 
 let nats: TestNats | undefined;
 let pulse: Awaited<ReturnType<typeof startTestPulse>> | undefined;
 let browser: Browser | undefined;
 before(async () => {
-  if (!hasChromium) return;
+  if (browserSkip) return;
   nats = await startNats();
   pulse = await startTestPulse(testEnv(nats.url, { PULSE_PROJECTOR: 'off', PULSE_SERVICE: 'off' }));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
@@ -35,20 +21,12 @@ after(async () => {
   await nats?.destroy();
 });
 
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
-
 test('GraphiQL runs the events subscription over WebSocket and shows events as they arrive, with no internet', {
-  skip: hasChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`,
+  skip: browserSkip,
 }, async () => {
   const url = (pulse as NonNullable<typeof pulse>).url;
   const page = await (browser as Browser).newPage();
-  const blocked: string[] = [];
-  await page.route('**/*', (route) => {
-    const target = new URL(route.request().url());
-    if (['data:', 'blob:'].includes(target.protocol) || isLoopback(target.hostname)) return route.continue();
-    blocked.push(target.href);
-    return route.abort('blockedbyclient');
-  });
+  const blocked = await blockNonLoopback(page);
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
 

@@ -3,12 +3,12 @@
 // check of WebSocket upgrades. Raw HTTP first, then a real Chromium on pages of a listed and of an
 // unlisted origin (served by the test itself; every request but those to Pulse is blocked).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { createOriginPolicy } from '../src/http/index.js';
+import { browserSkip, launchChromium } from './support/browser.js';
 import { openRawSse, track, wsUrl } from './support/live-clients.js';
 import { startNats, type TestNats } from './support/nats-server.js';
 import { startTestPulse, testEnv } from './support/pulse.js';
@@ -18,8 +18,6 @@ import { startTestPulse, testEnv } from './support/pulse.js';
 // not come into it. Their ports are known once they listen.
 let APP = 'http://127.0.0.2';
 let EVIL = 'http://127.0.0.3';
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 
 /** Whether a WebSocket upgrade with these headers is accepted (101) or refused (the status). */
 function upgrade(baseUrl: string, headers: Record<string, string>): Promise<number> {
@@ -206,22 +204,11 @@ describe('browser protections', () => {
   });
 
   describe('in Chromium', {
-    skip: hasChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`,
+    skip: browserSkip,
   }, () => {
     let browser: Browser;
     before(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();

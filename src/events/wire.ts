@@ -96,3 +96,16 @@ export function decodeEvent(message: EventMessage, typeOf: (subject: string) => 
     receivedAt,
   };
 }
+
+/** decodeEvent, or null for a message that is not an event (a foreign message on an event subject). */
+export function decodeEventOrNull(
+  message: EventMessage,
+  typeOf: (subject: string) => string | undefined,
+): StoredEvent | null {
+  try {
+    return decodeEvent(message, typeOf);
+  } catch (err) {
+    if (err instanceof MalformedEvent) return null;
+    throw err;
+  }
+}
