@@ -54,7 +54,7 @@ describe('read models: every field against a hand-computed expectation', () => {
     const res = await gql(
       pulse.url,
       `query($c: String) { alice: user(id: "alice", minCursor: $c) { ${USER_FIELDS} }
-        bob: user(id: "bob") { ${USER_FIELDS} }  anon: user(id: "anon-1") { ${USER_FIELDS} }
+        bob: user(id: "bob", minCursor: $c) { ${USER_FIELDS} }  anon: user(id: "anon-1", minCursor: $c) { ${USER_FIELDS} }
         nobody: user(id: "nobody") { id } }`,
       { c: lastCursor },
     );

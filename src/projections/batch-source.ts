@@ -18,34 +18,34 @@ export interface BatchSource {
  * Cuts a consumer's messages into batches bounded in size and in age: a batch is handed out when
  * it is full, or when its oldest message has waited maxDelayMs. Messages keep arriving while a
  * batch is applied, so under load batches grow by themselves and at low traffic they stay small.
+ * Messages come through a callback, not an async iterator (one promise less per message); what
+ * waits here is bounded by the consumer's max_ack_pending, as the projector acknowledges batches.
  */
 export async function openBatchSource(consumer: Consumer, options: BatchSourceOptions): Promise<BatchSource> {
   const { maxMessages, maxDelayMs } = options;
-  const messages = await consumer.consume({ max_messages: maxMessages * 2 });
-  const queue: Array<{ msg: JsMsg; at: number }> = [];
+  const queue: JsMsg[] = [];
+  /** When each queued message arrived, in the same order. */
+  const arrivals: number[] = [];
   let closed = false;
   let wake: (() => void) | undefined;
-  let drained: (() => void) | undefined;
   const signalArrival = () => {
     const resolve = wake;
     wake = undefined;
     resolve?.();
   };
-
-  const pump = (async () => {
-    for await (const msg of messages) {
-      if (closed) break;
-      queue.push({ msg, at: Date.now() });
+  const messages = await consumer.consume({
+    max_messages: maxMessages * 2,
+    callback: (msg) => {
+      if (closed) return;
+      queue.push(msg);
+      arrivals.push(Date.now());
       signalArrival();
-      // Backpressure: the consumer's own buffer holds the rest until the projector catches up.
-      if (queue.length >= maxMessages * 2) await new Promise<void>((resolve) => (drained = resolve));
-    }
-  })()
-    .catch(() => undefined)
-    .finally(() => {
-      closed = true;
-      signalArrival();
-    });
+    },
+  });
+  const ended = messages.closed().finally(() => {
+    closed = true;
+    signalArrival();
+  });
 
   const arrivalOr = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -63,28 +63,20 @@ export async function openBatchSource(consumer: Consumer, options: BatchSourceOp
         while (queue.length === 0 && !closed && !signal.aborted) await arrivalOr(Number.POSITIVE_INFINITY);
         if (queue.length === 0 || signal.aborted) return undefined;
         for (;;) {
-          const waitMs = queue[0].at + maxDelayMs - Date.now();
+          const waitMs = arrivals[0] + maxDelayMs - Date.now();
           if (queue.length >= maxMessages || waitMs <= 0 || closed || signal.aborted) break;
           await arrivalOr(waitMs);
         }
       } finally {
         signal.removeEventListener('abort', signalArrival);
       }
-      const batch = queue.splice(0, maxMessages).map((item) => item.msg);
-      const resume = drained;
-      drained = undefined;
-      resume?.();
-      return batch;
+      arrivals.splice(0, maxMessages);
+      return queue.splice(0, maxMessages);
     },
     async close() {
       closed = true;
-      // Wake a pump held back by a full queue first: the iterator only closes once it is read.
-      const resume = drained;
-      drained = undefined;
-      resume?.();
-      const closing = messages.close().catch(() => undefined);
-      await pump;
-      await closing;
+      await messages.close().catch(() => undefined);
+      await ended.catch(() => undefined);
     },
   };
 }

@@ -110,7 +110,8 @@ export class HyperLogLog {
     const m = this.registers.length;
     const q = 64 - this.precision;
     const histogram = new Float64Array(q + 2);
-    for (const rank of this.registers) histogram[rank]++;
+    const registers = this.registers;
+    for (let i = 0; i < m; i++) histogram[registers[i]]++;
     let z = m * tau(1 - histogram[q + 1] / m);
     for (let k = q; k >= 1; k--) z = 0.5 * (z + histogram[k]);
     z += m * sigma(histogram[0] / m);

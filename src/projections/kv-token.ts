@@ -8,9 +8,17 @@ import { encodeToken } from '../nats/index.js';
 // because `=` is always followed by two hex digits there.
 const MAX_TOKEN_LENGTH = 256;
 
+// The projector asks for the same few tokens (types, active users) for every event of a batch.
+const MAX_REMEMBERED = 10_000;
+const remembered = new Map<string, string>();
+
 /** One KV-safe key token for any string: never contains `.`, a wildcard or whitespace. */
 export function kvToken(text: string): string {
-  const token = encodeToken(text).replaceAll('~', '=');
-  if (token.length <= MAX_TOKEN_LENGTH) return token;
-  return `==${createHash('sha256').update(text).digest('base64url')}`;
+  let token = remembered.get(text);
+  if (token !== undefined) return token;
+  token = encodeToken(text).replaceAll('~', '=');
+  if (token.length > MAX_TOKEN_LENGTH) token = `==${createHash('sha256').update(text).digest('base64url')}`;
+  if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+  remembered.set(text, token);
+  return token;
 }

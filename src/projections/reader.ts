@@ -2,7 +2,7 @@
 // a rebuild's switch reaches every process), its position (followed by a watch, for
 // read-your-writes waits without polling), and the stream's end (for lag).
 import type { KV } from '@nats-io/kv';
-import { decodeCursor, decodeEvent, MalformedEvent, type StoredEvent } from '../events/index.js';
+import { decodeCursor, decodeEventOrNull, type StoredEvent } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { type EventSubjects, type KvWatch, liveValue, type StreamReader, watchKv } from '../nats/index.js';
 import { ConsistencyTimeout, InvalidQueryInput } from './errors.js';
@@ -214,13 +214,7 @@ export async function openReadModelReader(options: ReadModelReaderOptions): Prom
       return Promise.all(
         seqs.map(async (seq) => {
           const message = await stream.get(seq);
-          if (!message) return null;
-          try {
-            return decodeEvent(message, subjects.typeOf);
-          } catch (err) {
-            if (err instanceof MalformedEvent) return null;
-            throw err;
-          }
+          return message ? decodeEventOrNull(message, subjects.typeOf) : null;
         }),
       );
     },
