@@ -47,7 +47,7 @@ describe('configuration', () => {
   test('values are parsed with their units', () => {
     const s = loadSettings({
       PORT: '8080',
-      NATS_URL: 'nats://a:4222, nats://b:4222',
+      NATS_URL: 'nats://a:14222, nats://b:14222',
       PULSE_STREAM_MAX_AGE: '12h',
       PULSE_STREAM_MAX_BYTES: '10GiB',
       PULSE_PUBLISH_DEADLINE: '1500ms',
@@ -56,7 +56,7 @@ describe('configuration', () => {
       PULSE_MAX_FUTURE: '2d',
     });
     assert.equal(s.http.port, 8080);
-    assert.deepEqual(s.nats.servers, ['nats://a:4222', 'nats://b:4222']);
+    assert.deepEqual(s.nats.servers, ['nats://a:14222', 'nats://b:14222']);
     assert.equal(s.stream.maxAgeMs, 12 * 3_600_000);
     assert.equal(s.stream.maxBytes, 10 * 1024 ** 3);
     assert.equal(s.ingest.deadlineMs, 1500);

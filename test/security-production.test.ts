@@ -290,7 +290,7 @@ describe('start-up and secrets', () => {
     assert.match(badKey.stderr, /PULSE_API_KEYS/);
     assert.equal(badKey.stderr.includes('secret'), false, badKey.stderr);
 
-    const badUrl = await runPulseToExit({ NATS_URL: 'nats://pulse:url-secret-pw@bad host:4222' });
+    const badUrl = await runPulseToExit({ NATS_URL: 'nats://pulse:url-secret-pw@bad host:14222' });
     assert.equal(badUrl.code, 2);
     assert.match(badUrl.stderr, /NATS_URL/);
     assert.equal(badUrl.stderr.includes('url-secret-pw'), false, badUrl.stderr);
