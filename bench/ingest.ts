@@ -7,8 +7,7 @@
 // in this process never shares an event loop with what it measures.
 // PULSE_BENCH_SECONDS (default 5) sets each measured window; PULSE_BENCH_ROUNDS (default 1) repeats
 // every pair and keeps each side's best.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { encodeEvent, newEventId } from '../src/events/index.js';
@@ -16,10 +15,10 @@ import { createLogger } from '../src/log/index.js';
 import { eventSubjects, provisionEventStream } from '../src/nats/index.js';
 import { startNats, type TestNats } from '../test/support/nats-server.js';
 import { type PulseProcess, spawnPulse, testEnv } from '../test/support/pulse.js';
+import { startBareServer } from './bare-server.js';
 import { type HttpLoadResult, httpLoad } from './http-load.js';
 import type { Row } from './types.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECONDS = Number(process.env.PULSE_BENCH_SECONDS ?? 5);
 const ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 1));
 const WARMUP_MS = Math.min(2000, SECONDS * 400);
@@ -101,37 +100,8 @@ async function rawPublish(nats: TestNats): Promise<{ eventsPerSecond: number; fa
 }
 
 /** The bare graphql-yoga server, as its own process. */
-async function startBareYoga(): Promise<{ url: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-yoga.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const port = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the bare yoga server did not start')), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening (\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', () => reject(new Error('the bare yoga server exited')));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-      process.off('exit', killOnExit);
-    },
-  };
+function startBareYoga(): Promise<{ url: string; stop(): Promise<void> }> {
+  return startBareServer('bench/bare-yoga.ts');
 }
 
 function failIfBroken(label: string, result: HttpLoadResult): void {

@@ -11,6 +11,7 @@
 // in which every event of a batch comes from a different user, so that no two events share a
 // profile write (PULSE_BENCH_PROJECTION_USERS, default 10000, users in turn, within 10 minutes).
 // PULSE_BENCH_SECONDS (default 5) sets each measured window.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -21,6 +22,7 @@ import { createLogger } from '../src/log/index.js';
 import { eventSubjects, provisionEventStream } from '../src/nats/index.js';
 import { startNats, type TestNats } from '../test/support/nats-server.js';
 import { type PulseProcess, spawnPulse, testEnv } from '../test/support/pulse.js';
+import { startBareServer } from './bare-server.js';
 import { type HttpLoadResult, httpLoad } from './http-load.js';
 import type { Row } from './types.js';
 
@@ -224,33 +226,8 @@ async function watchPosition(nc: NatsConnection, bucket: string, onPosition: (se
   throw new Error('the read-model bucket never appeared');
 }
 
-async function startBareReadYoga(natsUrl: string, bucket: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-read-yoga.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, NATS_URL: natsUrl, BENCH_BUCKET: bucket },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  process.once('exit', () => child.kill('SIGKILL'));
-  const port = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the bare yoga server did not start')), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening (\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+function startBareReadYoga(natsUrl: string, bucket: string): Promise<{ url: string; stop(): Promise<void> }> {
+  return startBareServer('bench/bare-read-yoga.ts', { NATS_URL: natsUrl, BENCH_BUCKET: bucket });
 }
 
 const percentile = (sorted: number[], p: number) =>
