@@ -39,6 +39,7 @@ const ACTIVE_SESSIONS = 250;
 const SESSION_EVENTS = { min: 10, max: 40 };
 const SESSIONS_SPAN_MS = 2 * 3_600_000;
 const QUERY_CLIENTS = 32;
+const PROJECTOR_BATCH = process.env.PULSE_PROJECTOR_BATCH ?? '5000 (the default)';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = createLogger({ level: 'silent', pretty: false });
 
@@ -187,7 +188,10 @@ async function rawConsumeRate(nc: NatsConnection, stream: string, firstSeq: numb
 
 /** The projector as its own process, as `npm run project` runs it. */
 function spawnProjector(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'project'], {
+  const profile = process.env.PULSE_BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PULSE_BENCH_CPU_PROF}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts', 'project'], {
     cwd: ROOT,
     env: { ...process.env, ...env, PULSE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -322,7 +326,7 @@ export async function run(): Promise<Row[]> {
         ratio: sessions.rate / sessions.raw,
         target: '>= 0.5',
         pass: sessions.rate / sessions.raw >= 0.5,
-        notes: `${EVENTS} events in sessions of ${SESSION_EVENTS.min}–${SESSION_EVENTS.max} events from ${SESSION_USERS} users, ${ACTIVE_SESSIONS} sessions at a time, ${TYPES.length} types, occurring over the last 2 hours; batches of up to 1000`,
+        notes: `${EVENTS} events in sessions of ${SESSION_EVENTS.min}–${SESSION_EVENTS.max} events from ${SESSION_USERS} users, ${ACTIVE_SESSIONS} sessions at a time, ${TYPES.length} types, occurring over the last 2 hours; batches of up to ${PROJECTOR_BATCH}`,
       },
       {
         name: 'projector: events applied to every read model, adversarial',
@@ -333,7 +337,7 @@ export async function run(): Promise<Row[]> {
         ratio: adversarial.rate / adversarial.raw,
         target: '(informative)',
         pass: true,
-        notes: `${EVENTS} events from ${SPREAD_USERS} users in turn (no user twice within ${SPREAD_USERS} events, so every event of a batch writes a profile of its own), ${TYPES.length} types, occurring within 10 minutes; batches of up to 1000`,
+        notes: `${EVENTS} events from ${SPREAD_USERS} users in turn (no user twice within ${SPREAD_USERS} events, so every event of a batch writes a profile of its own), ${TYPES.length} types, occurring within 10 minutes; batches of up to ${PROJECTOR_BATCH}`,
       },
     ];
 

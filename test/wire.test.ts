@@ -138,4 +138,26 @@ describe("the README's wire format, written by a plain NATS client", () => {
     const twoTokens = { ...message('{"type":"x","userId":"u"}'), subject: `${subject}.more` };
     assert.throws(() => decodeEvent(twoTokens, subjects.typeOf), MalformedEvent);
   });
+
+  test('dates from other publishers are read as the instant they name, written the way Pulse writes them', () => {
+    const subject = subjects.forType('x');
+    const occurredAtOf = (occurredAt: string) =>
+      decodeEvent(
+        {
+          subject,
+          data: new TextEncoder().encode(JSON.stringify({ type: 'x', userId: 'u', occurredAt })),
+          seq: 1,
+          timestampMs: 0,
+        },
+        subjects.typeOf,
+      ).occurredAt;
+    assert.equal(occurredAtOf('2024-06-01T10:00:00.000Z'), '2024-06-01T10:00:00.000Z');
+    assert.equal(occurredAtOf('2024-06-01T12:00:00+02:00'), '2024-06-01T10:00:00.000Z');
+    assert.equal(occurredAtOf('2024-06-01t10:00z'), '2024-06-01T10:00:00.000Z');
+    assert.equal(occurredAtOf('2024-06-28T10:00:00.000Z'), '2024-06-28T10:00:00.000Z');
+    assert.equal(occurredAtOf('2024-06-30T10:00:00.000Z'), '2024-06-30T10:00:00.000Z');
+    // A day past the month's end is the day it runs into, as Date.parse reads it.
+    assert.equal(occurredAtOf('2023-02-30T10:00:00.000Z'), '2023-03-02T10:00:00.000Z');
+    assert.throws(() => occurredAtOf('2024-06-01T25:00:00.000Z'), /occurredAt is not an ISO-8601/);
+  });
 });

@@ -173,7 +173,7 @@ export const settingsSchema = z.object({
       'use subject tokens of letters, digits, "_" or "-", separated by "." (at most 128 characters)',
     ),
   PULSE_PROJECTOR: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('on'),
-  PULSE_PROJECTOR_BATCH: integer(1000, 1, 10_000),
+  PULSE_PROJECTOR_BATCH: integer(5000, 1, 50_000),
   PULSE_PROJECTOR_MAX_DELAY: duration('20ms'),
   PULSE_PROJECTOR_MAX_LAG: integer(10_000, 0),
   PULSE_PROJECTOR_LEASE_TTL: duration('5s'),

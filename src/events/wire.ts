@@ -38,8 +38,16 @@ const isText = (value: unknown): value is string =>
 const isType = (value: unknown): value is string =>
   typeof value === 'string' && value.length > 0 && value.length <= MAX_TEXT && value.isWellFormed();
 
-function isoOr(value: unknown, fallbackMs: number, field: string): string {
-  if (value === undefined || value === null) return new Date(fallbackMs).toISOString();
+// The form toISOString writes (and Pulse stores): kept as it is, with no Date made to write it again.
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function isoOr(value: unknown, fallback: () => number, field: string): string {
+  if (value === undefined || value === null) return new Date(fallback()).toISOString();
+  if (typeof value === 'string' && CANONICAL.test(value)) {
+    // Date.parse checks each field's range but lets a day run past its month's end (02-30 is
+    // 03-02): days past the 28th take the long way, which writes the day it really is.
+    if (!Number.isNaN(Date.parse(value)) && Number(value.slice(8, 10)) <= 28) return value;
+  }
   const ms = typeof value === 'string' ? toMillis(value) : Number.NaN;
   if (ms === undefined || Number.isNaN(ms)) throw new MalformedEvent(`${field} is not an ISO-8601 date-time`);
   return new Date(ms).toISOString();
@@ -84,7 +92,7 @@ export function decodeEvent(message: EventMessage, typeOf: (subject: string) => 
   }
   const id = raw.id ?? message.msgId ?? `seq-${message.seq}`;
   if (!isText(id)) throw new MalformedEvent('id is not a short string');
-  const receivedAt = isoOr(raw.receivedAt, message.timestampMs, 'receivedAt');
+  const receivedAt = isoOr(raw.receivedAt, () => message.timestampMs, 'receivedAt');
   return {
     seq: message.seq,
     id,
@@ -92,7 +100,7 @@ export function decodeEvent(message: EventMessage, typeOf: (subject: string) => 
     userId,
     anonymousId,
     properties: properties as Record<string, unknown>,
-    occurredAt: isoOr(raw.occurredAt, Date.parse(receivedAt), 'occurredAt'),
+    occurredAt: isoOr(raw.occurredAt, () => Date.parse(receivedAt), 'occurredAt'),
     receivedAt,
   };
 }
