@@ -21,7 +21,7 @@ import { encodeEvent, type PulseEvent } from '../src/events/index.js';
 import { createLogger } from '../src/log/index.js';
 import { eventSubjects, provisionEventStream } from '../src/nats/index.js';
 import { startNats, type TestNats } from '../test/support/nats-server.js';
-import { type PulseProcess, spawnPulse, testEnv } from '../test/support/pulse.js';
+import { cpuProfileFlags, type PulseProcess, spawnPulse, testEnv } from '../test/support/pulse.js';
 import { startBareServer } from './bare-server.js';
 import { type HttpLoadResult, httpLoad } from './http-load.js';
 import type { Row } from './types.js';
@@ -188,10 +188,7 @@ async function rawConsumeRate(nc: NatsConnection, stream: string, firstSeq: numb
 
 /** The projector as its own process, as `npm run project` runs it. */
 function spawnProjector(env: Record<string, string>): ChildProcess {
-  const profile = process.env.PULSE_BENCH_CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PULSE_BENCH_CPU_PROF}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts', 'project'], {
+  const child = spawn(process.execPath, [...cpuProfileFlags(), '--import', 'tsx', 'src/main.ts', 'project'], {
     cwd: ROOT,
     env: { ...process.env, ...env, PULSE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],

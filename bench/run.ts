@@ -1,5 +1,6 @@
 // `npm run bench`: every section measures Pulse next to a baseline in the same run and prints the
-// ratios. `npm run bench -- ingest live` runs only the named sections.
+// ratios. `npm run bench -- ingest live` runs only the named sections. With PULSE_BENCH_CPU_PROF set to
+// a directory, the Pulse processes measured write their CPU profiles there.
 import type { BenchSection, Row } from './types.js';
 
 const sections: Record<string, () => Promise<{ run: BenchSection }>> = {

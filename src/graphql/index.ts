@@ -1,4 +1,5 @@
 export { operationNeeds, useAccessControl } from './access-control.js';
+export { useClientErrors } from './client-errors.js';
 export { createRequestContext, type PulseContext, type PulseServices } from './context.js';
 export { DEFAULT_DOCUMENT_LIMITS, type DocumentLimits, useDocumentLimits } from './document-limits.js';
 export { toClientError } from './errors.js';

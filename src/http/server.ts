@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { inRequestScope, type Logger } from '../log/index.js';
+import { type Logger, requestIdFrom } from '../log/index.js';
 import type { Readiness } from '../nats/index.js';
 import { createDashboard } from './dashboard.js';
 import { hasPlainJsonBody, readJsonBody } from './json-body.js';
@@ -38,7 +37,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const IDLE_LINGER_MS = 500;
 
 export function createHttpServer(options: HttpServerOptions): HttpServer {
@@ -49,7 +47,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // would go on carrying new requests after the listener closed.
   const unanswered = new Set<ServerResponse>();
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     // Yoga builds each request's URL from the Host header and the target: one that makes no URL
     // would fail inside it and be answered with a plain-text stack trace. RFC 9112 says 400.
     if (!req.url?.startsWith('/') || !URL.canParse(`http://${req.headers.host ?? 'localhost'}${req.url}`)) {
@@ -84,39 +82,37 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         });
       }
     }
-    await yoga.handle(req, res);
+    await yoga.handle(req, res, { requestId });
   }
 
   const server = createServer((req, res) => {
     const header = req.headers['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    const requestId = requestIdFrom(typeof header === 'string' ? header : undefined);
     res.setHeader('x-request-id', requestId);
     if (closing) res.setHeader('connection', 'close');
     else {
       unanswered.add(res);
       res.once('close', () => unanswered.delete(res));
     }
-    inRequestScope({ requestId }, () =>
-      handle(req, res).catch((err: unknown) => {
-        // A client that went away mid-request is not a failure of Pulse's.
-        const code = (err as { code?: string }).code;
-        if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
-          log.debug({ err }, 'client went away mid-request');
-        } else {
-          log.error({ err }, 'request failed');
-        }
-        if (!res.headersSent)
-          sendJson(res, 500, {
-            errors: [
-              {
-                message: 'Unexpected error; quote the request id when you report it.',
-                extensions: { code: 'INTERNAL_SERVER_ERROR', requestId },
-              },
-            ],
-          });
-        else res.destroy();
-      }),
-    );
+    handle(req, res, requestId).catch((err: unknown) => {
+      // A client that went away mid-request is not a failure of Pulse's.
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
+        log.debug({ err, requestId }, 'client went away mid-request');
+      } else {
+        log.error({ err, requestId }, 'request failed');
+      }
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          errors: [
+            {
+              message: 'Unexpected error; quote the request id when you report it.',
+              extensions: { code: 'INTERNAL_SERVER_ERROR', requestId },
+            },
+          ],
+        });
+      else res.destroy();
+    });
   });
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

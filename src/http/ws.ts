@@ -8,7 +8,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { AccessControl, Principal } from '../auth/index.js';
 import { toClientError } from '../graphql/index.js';
 import type { LiveConnection, LiveService } from '../live/index.js';
-import { inRequestScope, type Logger } from '../log/index.js';
+import type { Logger } from '../log/index.js';
 import type { LiveDelivery } from './live-delivery.js';
 import type { OriginPolicy } from './origins.js';
 import { writeToSocket } from './ws-live.js';
@@ -110,57 +110,56 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
         }
         return true;
       },
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // Short and flat: an operation holds its id as long as it runs.
         const requestId = randomBytes(9).toString('base64url');
-        return inRequestScope({ requestId }, async () => {
-          const { socket, request } = ctx.extra;
-          const enveloped = yoga.getEnveloped({
-            req: request,
-            socket,
-            params: payload,
-            connectionParams: ctx.connectionParams,
-            liveConnection: sockets.get(socket)?.slot,
-            principal: sockets.get(socket)?.principal,
-          });
-          try {
-            const document = enveloped.parse(payload.query);
-            const errors = enveloped.validate(enveloped.schema, document);
-            if (errors.length > 0) return errors;
-            const root: OperationRoot = {
-              execute: enveloped.execute,
-              subscribe: enveloped.subscribe,
-              id,
-              socket,
-              requestId,
-            };
-            return {
-              schema: enveloped.schema,
-              document,
-              operationName: payload.operationName,
-              variableValues: payload.variables,
-              contextValue: await enveloped.contextFactory(),
-              rootValue: root,
-            };
-          } catch (error) {
-            // Yoga gives a syntax error its code only for HTTP requests.
-            if (error instanceof GraphQLError && error.extensions.code === undefined) {
-              const { source, positions } = error;
-              return [
-                new GraphQLError(error.message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
-              ];
-            }
-            return [toClientError(error, requestId, report(requestId))];
-          }
+        const { socket, request } = ctx.extra;
+        const enveloped = yoga.getEnveloped({
+          req: request,
+          socket,
+          params: payload,
+          connectionParams: ctx.connectionParams,
+          liveConnection: sockets.get(socket)?.slot,
+          principal: sockets.get(socket)?.principal,
+          requestId,
         });
+        try {
+          const document = enveloped.parse(payload.query);
+          const errors = enveloped.validate(enveloped.schema, document);
+          if (errors.length > 0) return errors;
+          const root: OperationRoot = {
+            execute: enveloped.execute,
+            subscribe: enveloped.subscribe,
+            id,
+            socket,
+            requestId,
+          };
+          return {
+            schema: enveloped.schema,
+            document,
+            operationName: payload.operationName,
+            variableValues: payload.variables,
+            contextValue: await enveloped.contextFactory(),
+            rootValue: root,
+          };
+        } catch (error) {
+          // Yoga gives a syntax error its code only for HTTP requests.
+          if (error instanceof GraphQLError && error.extensions.code === undefined) {
+            const { source, positions } = error;
+            return [
+              new GraphQLError(error.message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+            ];
+          }
+          return [toClientError(error, requestId, report(requestId))];
+        }
       },
       execute: (args) => {
         const root = args.rootValue as OperationRoot;
-        return inRequestScope({ requestId: root.requestId }, () => root.execute(args) as OperationResult);
+        return root.execute(args) as OperationResult;
       },
       subscribe: async (args) => {
         const root = args.rootValue as OperationRoot;
-        const result = await inRequestScope({ requestId: root.requestId }, () => root.subscribe(args));
+        const result = await root.subscribe(args);
         const handoff = delivery.take(args.contextValue);
         const state = sockets.get(root.socket);
         if (!handoff) return result as Awaited<OperationResult>;

@@ -10,10 +10,11 @@ import {
   schema,
   toClientError,
   useAccessControl,
+  useClientErrors,
   useDocumentLimits,
   useInputErrorCodes,
 } from '../graphql/index.js';
-import { currentRequestId, type Logger } from '../log/index.js';
+import { type Logger, requestIdFrom } from '../log/index.js';
 import { useCsrfPrevention } from './csrf.js';
 import { type OperationCounters, useOperationMetrics } from './operation-metrics.js';
 import type { OriginPolicy } from './origins.js';
@@ -73,11 +74,19 @@ export function createPulseYoga(options: YogaOptions): PulseYoga {
       useRequestRefusals(),
       ...(options.access ? [useAccessControl(options.access)] : []),
       ...(options.plugins ?? []),
+      useClientErrors(log),
     ],
-    context: () => createRequestContext(services, currentRequestId() ?? 'unknown'),
+    // The HTTP server and the WebSocket endpoint give each operation its id; pulse.graphql sends
+    // it as X-Request-Id.
+    context: ({ requestId, request }) =>
+      createRequestContext(
+        services,
+        typeof requestId === 'string' ? requestId : requestIdFrom(request.headers.get('x-request-id')),
+      ),
     maskedErrors: {
+      // What fails outside an operation (useClientErrors handles what fails inside one).
       maskError: (error) =>
-        toClientError(error, currentRequestId(), (unexpected) => log.error({ err: unexpected }, 'unexpected error')),
+        toClientError(error, undefined, (unexpected) => log.error({ err: unexpected }, 'unexpected error')),
     },
   });
 }

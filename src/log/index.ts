@@ -1,1 +1,2 @@
-export { createLogger, currentRequestId, inRequestScope, type Logger, type RequestScope } from './logger.js';
+export { createLogger, type Logger } from './logger.js';
+export { requestIdFrom } from './request-id.js';

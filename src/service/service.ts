@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { type ServiceMsg, Svcm } from '@nats-io/services';
 import { Match, type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import type { EventLimits } from '../events/index.js';
 import type { Tracker } from '../ingest/index.js';
-import { inRequestScope, type Logger } from '../log/index.js';
+import { type Logger, requestIdFrom } from '../log/index.js';
 import { type Authorize, allowEveryone, type Scope } from './authorize.js';
 import { createEndpointTally, type EndpointTally, reportTallies } from './endpoint-stats.js';
 import { type ErrorReply, toErrorReply } from './errors.js';
@@ -27,7 +26,6 @@ type FrameworkConnection = ConstructorParameters<typeof Svcm>[0];
 type FrameworkHeaders = NonNullable<Parameters<ServiceMsg['respond']>[1]>['headers'];
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface PulseServiceOptions {
   nc: NatsConnection;
@@ -138,30 +136,31 @@ export async function startPulseService(options: PulseServiceOptions): Promise<P
   async function answer(msg: ServiceMsg, subject: string, handle: Handle): Promise<void> {
     const tally = tallies.get(subject) as EndpointTally;
     const done = tally.begin();
-    const given = headerOf(msg, REQUEST_ID_HEADER);
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFrom(headerOf(msg, REQUEST_ID_HEADER));
     const ownHeaders: MsgHdrs = natsHeaders();
     ownHeaders.set(INSTANCE_HEADER, id);
     ownHeaders.set(REQUEST_ID_HEADER, requestId);
     const replyHeaders = ownHeaders as unknown as FrameworkHeaders;
-    await inRequestScope({ requestId }, async () => {
-      let result: Answer;
-      try {
-        result = await handle(msg, requestId, headerOf(msg, 'Authorization'));
-      } catch (err) {
-        const reply = toErrorReply(err, requestId, (unexpected) =>
-          log.error({ err: unexpected, subject }, 'unexpected error'),
-        );
-        const { body, ...failure } = reply;
-        result = { body, failure };
-      }
+    let result: Answer;
+    try {
+      result = await handle(msg, requestId, headerOf(msg, 'Authorization'));
+    } catch (err) {
+      const reply = toErrorReply(err, requestId, (unexpected) =>
+        log.error({ err: unexpected, subject, requestId }, 'unexpected error'),
+      );
+      const { body, ...failure } = reply;
+      result = { body, failure };
+    }
+    try {
       if (result.failure) {
         tally.fail(result.failure.code, result.failure.description);
         msg.respondError(result.failure.status, result.failure.description, result.body, { headers: replyHeaders });
       } else {
         msg.respond(result.body, { headers: replyHeaders });
       }
-    }).catch((err: unknown) => log.warn({ err, subject }, 'could not answer a request'));
+    } catch (err) {
+      log.warn({ err, subject, requestId }, 'could not answer a request');
+    }
     done();
   }
 

@@ -38,9 +38,15 @@ export interface PulseProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
+/** Node flags that write a CPU profile into PULSE_BENCH_CPU_PROF (a directory) when it is set. */
+export function cpuProfileFlags(): string[] {
+  const dir = process.env.PULSE_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export async function spawnPulse(env: Record<string, string>): Promise<PulseProcess> {
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+  const child = spawn(process.execPath, [...cpuProfileFlags(), '--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
