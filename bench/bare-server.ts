@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cpuProfileFlags } from '../test/support/pulse.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -8,7 +9,7 @@ export async function startBareServer(
   script: string,
   env: Record<string, string> = {},
 ): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...cpuProfileFlags(), '--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

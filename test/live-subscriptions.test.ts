@@ -328,6 +328,34 @@ describe('events other services publish to the stream', () => {
     live.stop();
     replay.stop();
   });
+
+  test('messages of types no subscriber wants are passed over undecoded: not counted, and later events still arrive', async () => {
+    const pulse = p.get();
+    const url = pulse.url;
+    const prefix = pulse.env.PULSE_SUBJECT_PREFIX;
+    const client = wsClient(url);
+    p.clients.push(client);
+    const live = subscribeWs(client, EVENTS, { filter: { types: ['mark'] } });
+    await new Promise((r) => setTimeout(r, 300));
+    const counted = metricValue(await metrics(url), 'pulse_live_malformed_messages_total');
+
+    const js = jetstream(nc);
+    await js.publish(`${prefix}.unwatched`, new TextEncoder().encode('{not json'));
+    await js.publish(`${prefix}.mark`, new TextEncoder().encode('{not json either'));
+    const tracked = await trackInOrder(url, [
+      { type: 'unwatched', userId: 'n' },
+      { type: 'mark', userId: 'n' },
+    ]);
+
+    await live.waitForEvents(1);
+    assert.deepEqual(
+      live.events.map((e) => e.id),
+      [tracked[1].id],
+    );
+    // The garbage of the type the subscriber wants was decoded and counted; the other was not.
+    assert.equal(metricValue(await metrics(url), 'pulse_live_malformed_messages_total'), counted + 1);
+    live.stop();
+  });
 });
 
 describe('limits', () => {

@@ -4,7 +4,6 @@ import type { StoredEvent } from '../events/index.js';
 import type { Tracker } from '../ingest/index.js';
 import type { LiveConnection, LiveService } from '../live/index.js';
 import type { ReadLoader, ReadModels } from '../projections/index.js';
-import { createReadLoader } from './loaders.js';
 import type { SystemStatus } from './system.js';
 
 /** What resolvers may call: the services main wires together. One set per process. */
@@ -30,15 +29,11 @@ export interface PulseContext extends PulseServices {
   liveConnection?: LiveConnection;
   /** Where a resumed subscription left off: an SSE client's Last-Event-ID. */
   resumeAfter?: string;
-  /** This request's DataLoaders over the read models. */
+  /** This request's DataLoaders over the read models, made at its first read. */
   readLoader?: ReadLoader & { forget(): void };
 }
 
-/** Builds the context of one request (one GraphQL operation). Per-request state (loaders) starts here. */
+/** Builds the context of one request (one GraphQL operation). */
 export function createRequestContext(services: PulseServices, requestId: string): PulseContext {
-  return {
-    ...services,
-    requestId,
-    readLoader: services.readModels ? createReadLoader(services.readModels) : undefined,
-  };
+  return { ...services, requestId };
 }

@@ -27,8 +27,11 @@ export async function reading(
   ctx: PulseContext,
   minCursor?: string | null,
 ): Promise<{ loader: ReadLoader; limits: QueryLimits; readModels: ReadModels }> {
-  const { readModels, readLoader } = ctx;
-  if (!readModels || !readLoader) throw new Error('this process does not serve the read models');
+  const { readModels } = ctx;
+  if (!readModels) throw new Error('this process does not serve the read models');
+  // Made at the first read: most operations (track, subscriptions) read no read model.
+  ctx.readLoader ??= createReadLoader(readModels);
+  const { readLoader } = ctx;
   // Values this request read before the wait may predate the event: read them again.
   if (minCursor && (await readModels.reader.waitFor(minCursor))) readLoader.forget();
   return { loader: readLoader, limits: readModels.limits, readModels };

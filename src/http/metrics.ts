@@ -176,7 +176,7 @@ export function registerLiveMetrics(registry: Registry, stats: () => LiveStats):
   });
   new Counter({
     name: 'pulse_live_malformed_messages_total',
-    help: 'Stream messages the live feed skipped because they are not valid events.',
+    help: 'Stream messages the live feed skipped because they are not valid events (of the types its subscribers want).',
     registers: [registry],
     collect() {
       const malformed = current().malformed;

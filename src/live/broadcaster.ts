@@ -60,7 +60,12 @@ export class Broadcaster {
     }
   }
 
-  /** The feed passed the message at seq: an event, or undefined when it was not a valid one. */
+  /** Whether any subscriber wants events of this type. */
+  wantsType(type: string): boolean {
+    return this.untyped.size > 0 || this.byType.has(type);
+  }
+
+  /** The feed passed the message at seq: an event, or undefined when it was not a valid one (or wanted by none). */
   accept(seq: number, event: StoredEvent | undefined): void {
     if (seq <= this.position) return;
     this.position = seq;

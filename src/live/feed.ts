@@ -11,7 +11,7 @@ export interface FeedOptions {
   subjects: EventSubjects;
   broadcaster: Broadcaster;
   log: Logger;
-  /** Told of each stream message that is not a valid event (it is skipped). */
+  /** Told of each stream message that is not a valid event (it is skipped), among those decoded: those of a type some subscriber wants. */
   onMalformed: (seq: number) => void;
   /** How long the server keeps the feed's consumer once this process stops pulling. Default 60000. */
   inactiveMs?: number;
@@ -81,14 +81,19 @@ export function startFeed(options: FeedOptions): LiveFeed {
       for await (const message of messages) {
         lastSignAt = Date.now();
         let event: StoredEvent | undefined;
-        try {
-          event = eventOf(message, subjects.typeOf);
-        } catch (err) {
-          options.onMalformed(message.seq);
-          log.warn(
-            { seq: message.seq, subject: message.subject, reason: (err as Error).message },
-            'skipped a stream message that is not a valid event',
-          );
+        // A message whose subject names a type no subscriber wants is passed over undecoded: a
+        // process with no live subscribers spends next to nothing on the feed.
+        const type = subjects.typeOf(message.subject);
+        if (type === undefined || broadcaster.wantsType(type)) {
+          try {
+            event = eventOf(message, subjects.typeOf);
+          } catch (err) {
+            options.onMalformed(message.seq);
+            log.warn(
+              { seq: message.seq, subject: message.subject, reason: (err as Error).message },
+              'skipped a stream message that is not a valid event',
+            );
+          }
         }
         broadcaster.accept(message.seq, event);
         if (broadcaster.isCongested) await broadcaster.whenCaughtUp();

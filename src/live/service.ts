@@ -73,7 +73,7 @@ export interface LiveStats {
   consumers: number;
   delivered: ByTransport;
   slowClosed: ByTransport;
-  /** Stream messages the feed skipped because they are not valid events. */
+  /** Stream messages the feed skipped because they are not valid events (of types some subscriber wants). */
   malformed: number;
   feedRestarts: number;
 }

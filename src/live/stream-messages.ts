@@ -1,5 +1,5 @@
 import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { decodeEvent, type StoredEvent } from '../events/index.js';
+import { decodeConsumed, type StoredEvent } from '../events/index.js';
 
 /** Where an ordered read starts: after a stream sequence, or at a time. */
 export type ReadStart = { afterSeq: number } | { since: Date };
@@ -25,14 +25,5 @@ export function openOrderedConsumer(
 
 /** Reads the event a stream message holds; throws MalformedEvent when it is not one. */
 export function eventOf(message: JsMsg, typeOf: (subject: string) => string | undefined): StoredEvent {
-  return decodeEvent(
-    {
-      subject: message.subject,
-      data: message.data,
-      seq: message.seq,
-      timestampMs: Math.floor(message.info.timestampNanos / 1e6),
-      msgId: message.headers?.get('Nats-Msg-Id') || undefined,
-    },
-    typeOf,
-  );
+  return decodeConsumed(message, typeOf);
 }

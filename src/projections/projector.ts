@@ -13,7 +13,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { decodeEvent, type EventMessage, MalformedEvent, type StoredEvent } from '../events/index.js';
+import { decodeConsumed, MalformedEvent, type StoredEvent } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { EventSubjects } from '../nats/index.js';
 import { BatchConflict, type BatchPlan, createBatchApplier } from './batch-applier.js';
@@ -104,24 +104,6 @@ interface Step {
   startedAt: number;
 }
 
-// The message id (a header) is read only when the body lacks an id: parsing every message's
-// headers for it cost the projector a few percent of its time.
-class StreamEventMessage implements EventMessage {
-  readonly subject: string;
-  readonly data: Uint8Array;
-  readonly seq: number;
-  readonly timestampMs: number;
-  constructor(private readonly msg: JsMsg) {
-    this.subject = msg.subject;
-    this.data = msg.data;
-    this.seq = msg.seq;
-    this.timestampMs = msg.time.getTime();
-  }
-  get msgId(): string | undefined {
-    return this.msg.headers?.get('Nats-Msg-Id') || undefined;
-  }
-}
-
 export function consumerName(generation: number): string {
   return `RM_G${generation}`;
 }
@@ -192,7 +174,7 @@ export function startGenerationProjector(options: GenerationProjectorOptions): G
       const letters: DeadLetter[] = [];
       for (const msg of fresh) {
         try {
-          events.push(decodeEvent(new StreamEventMessage(msg), subjects.typeOf));
+          events.push(decodeConsumed(msg, subjects.typeOf));
         } catch (err) {
           if (!(err instanceof MalformedEvent)) throw err;
           letters.push({ subject: msg.subject, seq: msg.seq, data: msg.data, reason: err.message });
