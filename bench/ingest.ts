@@ -5,7 +5,7 @@
 //     HTTP clients, with p99 latency for both.
 // Servers run as their own processes (nats-server, Pulse, the bare server), so the load generator
 // in this process never shares an event loop with what it measures.
-// PULSE_BENCH_SECONDS (default 5) sets each measured window; PULSE_BENCH_ROUNDS (default 1) repeats
+// PULSE_BENCH_SECONDS (default 5) sets each measured window; PULSE_BENCH_ROUNDS (default 3) repeats
 // every pair and keeps each side's best.
 
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -20,7 +20,7 @@ import { type HttpLoadResult, httpLoad } from './http-load.js';
 import type { Row } from './types.js';
 
 const SECONDS = Number(process.env.PULSE_BENCH_SECONDS ?? 5);
-const ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 1));
+const ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 3));
 const WARMUP_MS = Math.min(2000, SECONDS * 400);
 const DURATION_MS = SECONDS * 1000;
 
