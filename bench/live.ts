@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
 import { startNats } from '../test/support/nats-server.js';
+import { cpuProfileFlags } from '../test/support/pulse.js';
 import type { ClientKind, LoadCommand, LoadReply, LoadReport } from './live-load.js';
 import type { ServerCommand, ServerReply } from './live-server.js';
 import type { Row } from './types.js';
@@ -44,7 +45,7 @@ function spawnChild<C, R extends { type: string }>(
   env: Record<string, string>,
 ): Child<C, R> {
   const child = fork(here(script), args, {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    execArgv: [...cpuProfileFlags(), '--expose-gc', '--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

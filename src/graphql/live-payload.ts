@@ -75,19 +75,26 @@ export interface PayloadRenderer {
   json(event: StoredEvent): string;
 }
 
-/** Results kept per selection: a broadcast renders each event once, replays interleave a few. */
-const REMEMBERED = 4;
+/**
+ * Results kept per selection, the oldest dropped first. A broadcast hands a batch of up to 256
+ * events to each subscriber in turn: unless the whole batch stays rendered, every subscriber renders
+ * it again, and the busier the feed, the larger the batches and the more work each one costs.
+ */
+const REMEMBERED = 1024;
+
+interface Rendered {
+  result: ExecutionResult;
+  json: string;
+}
 
 function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unknown) => void): PayloadRenderer {
-  const seqs: number[] = [];
-  const rendered: Array<{ result: ExecutionResult; json: string }> = [];
-  let next = 0;
+  const rendered = new Map<number, Rendered>();
 
-  function render(event: StoredEvent): { result: ExecutionResult; json: string } {
-    const at = seqs.indexOf(event.seq);
-    if (at !== -1) return rendered[at];
+  function render(event: StoredEvent): Rendered {
+    const known = rendered.get(event.seq);
+    if (known) return known;
     // Event's fields read the event alone, so one subscriber's arguments serve all who share the key.
-    const failed = (errors: unknown): { result: ExecutionResult; json: string } => {
+    const failed = (errors: unknown): Rendered => {
       onError(errors);
       const result = {
         data: null,
@@ -95,7 +102,7 @@ function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unkn
       };
       return { result, json: JSON.stringify(result) };
     };
-    let entry: { result: ExecutionResult; json: string };
+    let entry: Rendered;
     try {
       const result = execute({ ...args, rootValue: event }) as ExecutionResult;
       entry = result.errors?.length ? failed(result.errors) : { result, json: JSON.stringify(result) };
@@ -103,9 +110,8 @@ function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unkn
       // One event that cannot be rendered (a value JSON cannot hold) must not end the process.
       entry = failed(err);
     }
-    seqs[next] = event.seq;
-    rendered[next] = entry;
-    next = (next + 1) % REMEMBERED;
+    rendered.set(event.seq, entry);
+    if (rendered.size > REMEMBERED) rendered.delete(rendered.keys().next().value as number);
     return entry;
   }
 
