@@ -36,37 +36,52 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-export async function httpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
-  const target = new URL(options.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
-  const payload = Buffer.from(options.body);
-  const headers = {
-    ...options.headers,
-    'content-type': 'application/json',
-    accept: 'application/graphql-response+json',
-    'content-length': String(payload.length),
-  };
+export interface JsonPoster {
+  /** POSTs a JSON body; resolves with whether it succeeded (200 without "errors"), and why not. */
+  post(body: string | Buffer): Promise<{ ok: boolean; detail?: string }>;
+  close(): void;
+}
 
-  function send(): Promise<{ ok: boolean; detail?: string }> {
-    return new Promise((resolve) => {
-      const req = request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            // A GraphQL error answers 200 too: a body with "errors" is a failure.
-            const ok = res.statusCode === 200 && !text.includes('"errors"');
-            resolve(ok ? { ok } : { ok, detail: `HTTP ${res.statusCode}: ${text.slice(0, 300)}` });
-          });
-          res.on('error', (err) => resolve({ ok: false, detail: err.message }));
-        },
-      );
-      req.on('error', (err) => resolve({ ok: false, detail: err.message }));
-      req.end(payload);
-    });
-  }
+/** POSTs JSON bodies to one URL over at most `sockets` keep-alive connections, with plain node:http. */
+export function jsonPoster(url: string, sockets: number, extraHeaders: Record<string, string> = {}): JsonPoster {
+  const target = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  return {
+    post(body) {
+      const payload = typeof body === 'string' ? Buffer.from(body) : body;
+      const headers = {
+        ...extraHeaders,
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json',
+        'content-length': String(payload.length),
+      };
+      return new Promise((resolve) => {
+        const req = request(
+          { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString();
+              // A GraphQL error answers 200 too: a body with "errors" is a failure.
+              const ok = res.statusCode === 200 && !text.includes('"errors"');
+              resolve(ok ? { ok } : { ok, detail: `HTTP ${res.statusCode}: ${text.slice(0, 300)}` });
+            });
+            res.on('error', (err) => resolve({ ok: false, detail: err.message }));
+          },
+        );
+        req.on('error', (err) => resolve({ ok: false, detail: err.message }));
+        req.end(payload);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export async function httpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
+  const poster = jsonPoster(options.url, options.concurrency, options.headers);
+  const payload = Buffer.from(options.body);
+  const send = () => poster.post(payload);
 
   const startedAt = performance.now();
   const countFrom = startedAt + options.warmupMs;
@@ -90,7 +105,7 @@ export async function httpLoad(options: HttpLoadOptions): Promise<HttpLoadResult
   }
 
   await Promise.all(Array.from({ length: options.concurrency }, client));
-  agent.destroy();
+  poster.close();
   const seconds = options.durationMs / 1000;
   latencies.sort((a, b) => a - b);
   return {

@@ -15,6 +15,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
 import { startNats } from '../test/support/nats-server.js';
 import { cpuProfileFlags } from '../test/support/pulse.js';
+import { jsonPoster } from './http-load.js';
 import type { ClientKind, LoadCommand, LoadReply, LoadReport } from './live-load.js';
 import type { ServerCommand, ServerReply } from './live-server.js';
 import type { Row } from './types.js';
@@ -179,16 +180,16 @@ function percentiles(values: number[]): { p50: number; p99: number } {
 
 async function trackLatency(load: Load, url: string): Promise<LoadReport & { ack: { p50: number; p99: number } }> {
   const acks: number[] = [];
+  // Plain node:http on keep-alive sockets: the sender shares the machine with what it measures.
+  const poster = jsonPoster(`${url}/graphql`, 64);
   const track = (n: number, t0 = now()) =>
-    fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        query: 'mutation ($e: TrackEventInput!) { track(event: $e) { duplicate } }',
-        variables: { e: { type: 'bench', userId: 'bench', properties: { n, t0 } } },
-      }),
-    })
-      .then((res) => res.text())
+    poster
+      .post(
+        JSON.stringify({
+          query: 'mutation ($e: TrackEventInput!) { track(event: $e) { duplicate } }',
+          variables: { e: { type: 'bench', userId: 'bench', properties: { n, t0 } } },
+        }),
+      )
       .then(() => acks.push(now() - t0));
   // A second at the rate first, unmeasured: connections, caches and the JIT warm up.
   await paced(scale.rate, 1, (n) => track(n));
@@ -199,6 +200,7 @@ async function trackLatency(load: Load, url: string): Promise<LoadReport & { ack
   await paced(scale.rate, scale.seconds, (n) => track(scale.rate + n));
   await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
   load.send({ cmd: 'measure', isOn: false });
+  poster.close();
   return { ...(await report(load)), ack: percentiles(acks) };
 }
 
