@@ -92,7 +92,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (closing) res.setHeader('connection', 'close');
     else {
       unanswered.add(res);
-      res.once('close', () => unanswered.delete(res));
+      // 'close' comes once: `on` spares the wrapper `once` adds to every response.
+      res.on('close', () => unanswered.delete(res));
     }
     handle(req, res, requestId).catch((err: unknown) => {
       // A client that went away mid-request is not a failure of Pulse's.

@@ -1,5 +1,5 @@
 import type { GraphQLError } from 'graphql';
-import { encodeCursor } from '../events/index.js';
+import { encodeCursor, type StoredEvent } from '../events/index.js';
 import type { LiveSink } from '../live/index.js';
 import type { LiveHandoff } from './live-delivery.js';
 
@@ -47,9 +47,98 @@ function keepAliveEvery(intervalMs: number) {
 }
 
 interface FetchApi {
-  Response: typeof Response;
-  ReadableStream: typeof ReadableStream;
-  TextEncoder: typeof TextEncoder;
+  Headers: typeof Headers;
+}
+
+const DONE: IteratorResult<string> = { value: undefined, done: true };
+
+/**
+ * The body of one SSE response: frames wait here (counted as the sink's buffered bytes) until the
+ * connection takes them, so a slow client is measured, never buffered without bound. A class, not
+ * closures: a process may hold thousands of idle streams, and each closure costs each of them.
+ */
+class SseBody implements AsyncIterableIterator<string>, LiveSink {
+  readonly transport = 'sse';
+  private frames: string[] = [':\n\n'];
+  private queuedBytes = 0;
+  private isFinished = false;
+  private wake: (() => void) | undefined;
+  private stopKeepAlive: (() => void) | undefined;
+  private readonly onAbort = () => {
+    this.finish();
+    this.handoff.subscription.end();
+  };
+
+  constructor(
+    private readonly handoff: LiveHandoff,
+    private readonly options: SseResponseOptions,
+  ) {
+    this.stopKeepAlive = keepAliveEvery(options.keepAliveMs).add(this.ping);
+    if (options.signal.aborted) this.onAbort();
+    else options.signal.addEventListener('abort', this.onAbort, { once: true });
+    handoff.subscription.attach(this);
+  }
+
+  private readonly ping = () => this.push(':\n\n');
+
+  private push(frame: string): void {
+    this.frames.push(frame);
+    this.queuedBytes += frame.length;
+    const resolve = this.wake;
+    this.wake = undefined;
+    resolve?.();
+  }
+
+  private finish(): void {
+    this.stopKeepAlive?.();
+    this.stopKeepAlive = undefined;
+    this.isFinished = true;
+    const resolve = this.wake;
+    this.wake = undefined;
+    resolve?.();
+  }
+
+  write(events: readonly StoredEvent[]): void {
+    const { renderer } = this.handoff;
+    for (const event of events) {
+      this.push(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${renderer.json(event)}\n\n`);
+    }
+  }
+
+  bufferedBytes(): number {
+    return this.queuedBytes;
+  }
+
+  end(error?: Error): void {
+    if (error) this.push(`event: next\ndata: ${JSON.stringify({ errors: [this.options.toClientError(error)] })}\n\n`);
+    this.push('event: complete\ndata:\n\n');
+    this.finish();
+  }
+
+  /** The next run of frames, once there is one; done once the stream finished and all are taken. */
+  async next(): Promise<IteratorResult<string>> {
+    while (this.frames.length === 0 && !this.isFinished) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    if (this.frames.length === 0) {
+      this.options.signal.removeEventListener('abort', this.onAbort);
+      return DONE;
+    }
+    const text = this.frames.length === 1 ? this.frames[0] : this.frames.join('');
+    this.frames = [];
+    this.queuedBytes = 0;
+    return { value: text, done: false };
+  }
+
+  async return(): Promise<IteratorResult<string>> {
+    this.options.signal.removeEventListener('abort', this.onAbort);
+    this.onAbort();
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 /**
@@ -58,90 +147,22 @@ interface FetchApi {
  * `event: complete`. Each event also carries its cursor as the SSE `id`, so that an EventSource
  * that reconnects sends it back as Last-Event-ID and resumes right after it.
  *
- * The stream pulls: frames wait here (counted as the sink's buffered bytes, with the response's
- * own write queue) until the connection takes them, so a slow client is measured, never buffered
- * without bound.
+ * The response is what @whatwg-node/server (under Yoga) needs of one: a status, headers (which
+ * Yoga's plugins may add to) and a body it can iterate. It writes an async-iterable body straight
+ * to the socket; a fetch Response's ReadableStream would go through a Node stream, a proxy of it
+ * and a pipe, about a third of what an idle SSE subscriber costs.
  */
 export function createSseResponse(handoff: LiveHandoff, fetchAPI: FetchApi, options: SseResponseOptions): Response {
-  const { subscription, renderer } = handoff;
-  const encoder = new fetchAPI.TextEncoder();
-  let frames: string[] = [];
-  let queuedBytes = 0;
-  let isFinished = false;
-  let wake: (() => void) | undefined;
-  let stopKeepAlive: (() => void) | undefined;
-
-  const push = (frame: string) => {
-    frames.push(frame);
-    queuedBytes += frame.length;
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  const finish = () => {
-    stopKeepAlive?.();
-    stopKeepAlive = undefined;
-    isFinished = true;
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-
-  const sink: LiveSink = {
-    transport: 'sse',
-    write(events) {
-      for (const event of events) {
-        push(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${renderer.json(event)}\n\n`);
-      }
-    },
-    bufferedBytes: () => queuedBytes,
-    end(error) {
-      if (error) push(`event: next\ndata: ${JSON.stringify({ errors: [options.toClientError(error)] })}\n\n`);
-      push('event: complete\ndata:\n\n');
-      finish();
-    },
-  };
-
-  const onAbort = () => {
-    finish();
-    subscription.end();
-  };
-
-  const body = new fetchAPI.ReadableStream<Uint8Array>({
-    start(controller) {
-      // A first comment makes proxies and browsers pass the headers on at once.
-      controller.enqueue(encoder.encode(':\n\n'));
-      stopKeepAlive = keepAliveEvery(options.keepAliveMs).add(() => push(':\n\n'));
-      if (options.signal.aborted) onAbort();
-      else options.signal.addEventListener('abort', onAbort, { once: true });
-      subscription.attach(sink);
-    },
-    async pull(controller) {
-      while (frames.length === 0 && !isFinished) await new Promise<void>((resolve) => (wake = resolve));
-      if (frames.length > 0) {
-        const text = frames.length === 1 ? frames[0] : frames.join('');
-        frames = [];
-        queuedBytes = 0;
-        controller.enqueue(encoder.encode(text));
-      }
-      if (isFinished) {
-        options.signal.removeEventListener('abort', onAbort);
-        controller.close();
-      }
-    },
-    cancel() {
-      options.signal.removeEventListener('abort', onAbort);
-      onAbort();
-    },
-  });
-
-  return new fetchAPI.Response(body, {
+  const response = {
     status: 200,
-    headers: {
+    statusText: 'OK',
+    headers: new fetchAPI.Headers({
       'Content-Type': 'text/event-stream',
       Connection: 'keep-alive',
       'Cache-Control': 'no-cache',
       'Content-Encoding': 'none',
-    },
-  });
+    }),
+    body: new SseBody(handoff, options),
+  };
+  return response as unknown as Response;
 }
