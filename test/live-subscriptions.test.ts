@@ -329,6 +329,41 @@ describe('events other services publish to the stream', () => {
     replay.stop();
   });
 
+  test('events of every size arrive whole over WebSocket and SSE (each WebSocket frame-length form)', async () => {
+    const pulse = p.get();
+    const url = pulse.url;
+    const prefix = pulse.env.PULSE_SUBJECT_PREFIX;
+    const client = wsClient(url);
+    p.clients.push(client);
+    const variables = { filter: { types: ['sized'] } };
+    const overWs = subscribeWs(client, EVENTS, variables);
+    const overSse = subscribeSse(url, EVENTS, variables);
+    await new Promise((r) => setTimeout(r, 300));
+    // Frames under 126 bytes are too short for an event; then 16-bit and 64-bit lengths.
+    const sizes = [10, 1_000, 70_000, 200_000];
+    const js = jetstream(nc);
+    for (const [index, size] of sizes.entries()) {
+      const body = {
+        id: `sized-${index}`,
+        type: 'sized',
+        userId: 'u',
+        anonymousId: null,
+        properties: { blob: 'x'.repeat(size) },
+        occurredAt: '2026-01-01T00:00:00.000Z',
+        receivedAt: '2026-01-01T00:00:00.000Z',
+      };
+      await js.publish(`${prefix}.sized`, new TextEncoder().encode(JSON.stringify(body)));
+    }
+    for (const live of [overWs, overSse]) {
+      await live.waitForEvents(sizes.length);
+      assert.deepEqual(
+        live.events.map((e) => (e.properties as { blob: string }).blob.length),
+        sizes,
+      );
+      live.stop();
+    }
+  });
+
   test('messages of types no subscriber wants are passed over undecoded: not counted, and later events still arrive', async () => {
     const pulse = p.get();
     const url = pulse.url;

@@ -7,6 +7,7 @@ export { useInputErrorCodes } from './input-error-codes.js';
 export {
   createPayloadRenderers,
   eventsPayloadKey,
+  type FrameFormat,
   type PayloadRenderer,
   type PayloadRenderers,
 } from './live-payload.js';

@@ -66,6 +66,9 @@ export function eventsPayloadKey(args: ExecutionArgs): string | undefined {
   return `${selection.key}\n${JSON.stringify(values)}`;
 }
 
+/** How a transport frames a payload (its JSON text) for the wire. */
+export type FrameFormat = (json: string, event: StoredEvent) => Buffer;
+
 /** Renders one selection's payload for an event, once per event however many subscribers share it. */
 export interface PayloadRenderer {
   readonly key: string;
@@ -73,6 +76,8 @@ export interface PayloadRenderer {
   result(event: StoredEvent): ExecutionResult;
   /** The same as JSON text, as transports put it on the wire. */
   json(event: StoredEvent): string;
+  /** The payload framed by `format`, made once per event and format, and shared by every subscriber. */
+  frame(event: StoredEvent, format: FrameFormat): Buffer;
 }
 
 /**
@@ -85,6 +90,8 @@ const REMEMBERED = 1024;
 interface Rendered {
   result: ExecutionResult;
   json: string;
+  /** Frames made of it so far, by format: a transport or two. */
+  frames?: Map<FrameFormat, Buffer>;
 }
 
 function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unknown) => void): PayloadRenderer {
@@ -115,7 +122,21 @@ function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unkn
     return entry;
   }
 
-  return { key, result: (event) => render(event).result, json: (event) => render(event).json };
+  return {
+    key,
+    result: (event) => render(event).result,
+    json: (event) => render(event).json,
+    frame(event, format) {
+      const entry = render(event);
+      entry.frames ??= new Map();
+      let frame = entry.frames.get(format);
+      if (!frame) {
+        frame = format(entry.json, event);
+        entry.frames.set(format, frame);
+      }
+      return frame;
+    },
+  };
 }
 
 /** The renderers in use, one per payload key, kept while a subscriber uses them. */

@@ -1,5 +1,6 @@
 import type { GraphQLError } from 'graphql';
 import { encodeCursor, type StoredEvent } from '../events/index.js';
+import type { FrameFormat } from '../graphql/index.js';
 import type { LiveSink } from '../live/index.js';
 import type { LiveHandoff } from './live-delivery.js';
 
@@ -50,17 +51,22 @@ interface FetchApi {
   Headers: typeof Headers;
 }
 
-const DONE: IteratorResult<string> = { value: undefined, done: true };
+const DONE: IteratorResult<Buffer> = { value: undefined, done: true };
+const COMMENT = Buffer.from(':\n\n');
+
+/** An event's SSE frame, the same for every subscriber of a selection: made once per event. */
+const sseFrame: FrameFormat = (json, event) =>
+  Buffer.from(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${json}\n\n`);
 
 /**
  * The body of one SSE response: frames wait here (counted as the sink's buffered bytes) until the
  * connection takes them, so a slow client is measured, never buffered without bound. A class, not
  * closures: a process may hold thousands of idle streams, and each closure costs each of them.
  */
-class SseBody implements AsyncIterableIterator<string>, LiveSink {
+class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   readonly transport = 'sse';
-  private frames: string[] = [':\n\n'];
-  private queuedBytes = 0;
+  private frames: Buffer[] = [COMMENT];
+  private queuedBytes = COMMENT.length;
   private isFinished = false;
   private wake: (() => void) | undefined;
   private stopKeepAlive: (() => void) | undefined;
@@ -79,9 +85,9 @@ class SseBody implements AsyncIterableIterator<string>, LiveSink {
     handoff.subscription.attach(this);
   }
 
-  private readonly ping = () => this.push(':\n\n');
+  private readonly ping = () => this.push(COMMENT);
 
-  private push(frame: string): void {
+  private push(frame: Buffer): void {
     this.frames.push(frame);
     this.queuedBytes += frame.length;
     const resolve = this.wake;
@@ -100,9 +106,7 @@ class SseBody implements AsyncIterableIterator<string>, LiveSink {
 
   write(events: readonly StoredEvent[]): void {
     const { renderer } = this.handoff;
-    for (const event of events) {
-      this.push(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${renderer.json(event)}\n\n`);
-    }
+    for (const event of events) this.push(renderer.frame(event, sseFrame));
   }
 
   bufferedBytes(): number {
@@ -110,13 +114,16 @@ class SseBody implements AsyncIterableIterator<string>, LiveSink {
   }
 
   end(error?: Error): void {
-    if (error) this.push(`event: next\ndata: ${JSON.stringify({ errors: [this.options.toClientError(error)] })}\n\n`);
-    this.push('event: complete\ndata:\n\n');
+    if (error) {
+      const payload = JSON.stringify({ errors: [this.options.toClientError(error)] });
+      this.push(Buffer.from(`event: next\ndata: ${payload}\n\n`));
+    }
+    this.push(Buffer.from('event: complete\ndata:\n\n'));
     this.finish();
   }
 
   /** The next run of frames, once there is one; done once the stream finished and all are taken. */
-  async next(): Promise<IteratorResult<string>> {
+  async next(): Promise<IteratorResult<Buffer>> {
     while (this.frames.length === 0 && !this.isFinished) {
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
@@ -124,13 +131,13 @@ class SseBody implements AsyncIterableIterator<string>, LiveSink {
       this.options.signal.removeEventListener('abort', this.onAbort);
       return DONE;
     }
-    const text = this.frames.length === 1 ? this.frames[0] : this.frames.join('');
+    const chunk = this.frames.length === 1 ? this.frames[0] : Buffer.concat(this.frames, this.queuedBytes);
     this.frames = [];
     this.queuedBytes = 0;
-    return { value: text, done: false };
+    return { value: chunk, done: false };
   }
 
-  async return(): Promise<IteratorResult<string>> {
+  async return(): Promise<IteratorResult<Buffer>> {
     this.options.signal.removeEventListener('abort', this.onAbort);
     this.onAbort();
     return DONE;
