@@ -1,3 +1,4 @@
+import { ServerResponse } from 'node:http';
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import {
@@ -15,6 +16,8 @@ import { createSseResponse } from './sse.js';
 export interface LiveHandoff {
   subscription: LiveSubscription;
   renderer: PayloadRenderer;
+  /** The Node response an HTTP request is answered on (SSE writes to it directly); absent over WebSocket. */
+  response?: ServerResponse;
 }
 
 export interface LiveDeliveryOptions {
@@ -51,8 +54,10 @@ export function createLiveDelivery(options: LiveDeliveryOptions): LiveDelivery {
     if (key === undefined || !isLiveSubscription(source)) return source as ExecutionResult;
     const { renderer, release } = renderers.acquire(args, key);
     source.onEnd(release);
-    const handoff = { subscription: source, renderer };
-    const context = args.contextValue as { request?: Request } | undefined;
+    // Yoga's node adapter puts the Node request and response in every HTTP operation's context.
+    const context = args.contextValue as { request?: Request; res?: unknown } | undefined;
+    const response = context?.res instanceof ServerResponse ? context.res : undefined;
+    const handoff: LiveHandoff = { subscription: source, renderer, response };
     if (context) handoffs.set(context, handoff);
     if (context?.request) handoffs.set(context.request, handoff);
     return resultsOf(source, renderer, (error) => clientError(error, args.contextValue, log));

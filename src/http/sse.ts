@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { GraphQLError } from 'graphql';
 import { encodeCursor, type StoredEvent } from '../events/index.js';
 import type { FrameFormat } from '../graphql/index.js';
@@ -59,9 +60,11 @@ const sseFrame: FrameFormat = (json, event) =>
   Buffer.from(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${json}\n\n`);
 
 /**
- * The body of one SSE response: frames wait here (counted as the sink's buffered bytes) until the
- * connection takes them, so a slow client is measured, never buffered without bound. A class, not
- * closures: a process may hold thousands of idle streams, and each closure costs each of them.
+ * The body of one SSE response. Once its headers are out, frames go straight to the Node response
+ * (corked, so that a batch is one chunk and one write) and what the socket has not taken yet is
+ * the sink's buffered bytes; before that, or with no Node response under it, frames wait here
+ * until the body is read. Either way a slow client is measured, never buffered without bound. A
+ * class, not closures: a process may hold thousands of idle streams, and each closure costs each.
  */
 class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   readonly transport = 'sse';
@@ -70,6 +73,8 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private isFinished = false;
   private wake: (() => void) | undefined;
   private stopKeepAlive: (() => void) | undefined;
+  /** The Node response, once frames go to it directly. */
+  private direct: ServerResponse | undefined;
   private readonly onAbort = () => {
     this.finish();
     this.handoff.subscription.end();
@@ -88,6 +93,10 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private readonly ping = () => this.push(COMMENT);
 
   private push(frame: Buffer): void {
+    if (this.direct) {
+      this.direct.write(frame);
+      return;
+    }
     this.frames.push(frame);
     this.queuedBytes += frame.length;
     const resolve = this.wake;
@@ -106,11 +115,13 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
 
   write(events: readonly StoredEvent[]): void {
     const { renderer } = this.handoff;
+    this.direct?.cork();
     for (const event of events) this.push(renderer.frame(event, sseFrame));
+    this.direct?.uncork();
   }
 
   bufferedBytes(): number {
-    return this.queuedBytes;
+    return this.direct ? this.direct.writableLength : this.queuedBytes;
   }
 
   end(error?: Error): void {
@@ -124,6 +135,17 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
 
   /** The next run of frames, once there is one; done once the stream finished and all are taken. */
   async next(): Promise<IteratorResult<Buffer>> {
+    const response = this.handoff.response;
+    if (!this.direct && response?.headersSent && !response.writableEnded) {
+      // Called once the headers are written: what waited goes first, and from here on every frame
+      // is written as it comes. The body itself ends when the stream does.
+      this.direct = response;
+      response.cork();
+      for (const frame of this.frames) response.write(frame);
+      response.uncork();
+      this.frames = [];
+      this.queuedBytes = 0;
+    }
     while (this.frames.length === 0 && !this.isFinished) {
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
