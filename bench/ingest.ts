@@ -177,7 +177,7 @@ export async function run(): Promise<Row[]> {
             'raw',
             raws.map((r) => r.eventsPerSecond),
           ) +
-          '; projector off (it can run as its own process), live feed on',
+          '; projector off (it can run as its own process), live feed on with no subscribers (it passes messages over undecoded)',
       },
       {
         name: `track, ${TRACK_CLIENTS} keep-alive HTTP clients`,
