@@ -114,6 +114,17 @@ describe('hostile input over WebSocket: protocol close codes or coded errors, ne
       },
       { name: 'a second connection_init', isInitialised: true, send: (s) => s.sendText(INIT), close: 4429 },
       {
+        // graphql-ws quotes the id in its close reason: cut to fit, not a 4500.
+        name: 'a second subscribe under a long id still running',
+        isInitialised: true,
+        send: (s) => {
+          const id = 'a'.repeat(300);
+          s.sendText(subscribe(id, 'subscription { events { id } }'));
+          s.sendText(subscribe(id, 'subscription { events { id } }'));
+        },
+        close: 4409,
+      },
+      {
         name: 'an unknown message type',
         isInitialised: true,
         send: (s) => s.sendText('{"type":"gimme"}'),

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { type ExecutionArgs, GraphQLError } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { AccessControl, Principal } from '../auth/index.js';
 import { toClientError } from '../graphql/index.js';
 import type { LiveConnection, LiveService } from '../live/index.js';
@@ -70,11 +70,26 @@ const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_FORBIDDEN = 4403;
 const CLOSE_TRY_LATER = 1013;
 
-/** A close reason: the error's code and message, cut to fit the frame on a character boundary. */
+/** A close reason cut to fit the close frame, on a character boundary. */
+function fitted(reason: string): string {
+  let text = reason;
+  while (Buffer.byteLength(text) > MAX_CLOSE_REASON) text = text.slice(0, -2);
+  return text;
+}
+
+/** A close reason: the error's code and message, cut to fit the frame. */
 function closeReason(code: string, message: string): string {
-  let reason = `${code}: ${message}`;
-  while (Buffer.byteLength(reason) > MAX_CLOSE_REASON) reason = reason.slice(0, -2);
-  return reason;
+  return fitted(`${code}: ${message}`);
+}
+
+/**
+ * A socket's close, with its reason cut to fit. graphql-ws quotes ids the client chose in some
+ * reasons ("Subscriber for <id> already exists"); ws throws on a reason over 123 bytes, and the
+ * client would get 4500 (internal error) instead of the code meant for it. One function for every
+ * socket, set on each: no closure per connection.
+ */
+function closeFitted(this: WebSocket, code?: number, reason?: string | Buffer): void {
+  WebSocket.prototype.close.call(this, code, typeof reason === 'string' ? fitted(reason) : reason);
 }
 
 export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
@@ -210,6 +225,7 @@ export function createGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
       wss.handleUpgrade(req, socket, head, (ws) => {
         const state: SocketState = { raw: socket, slot };
         sockets.set(ws, state);
+        ws.close = closeFitted;
         ws.once('close', () => state.releaseKeySlot?.());
         wss.emit('connection', ws, req);
         // graphql-ws prints a socket's errors to the console, stack and all. They are the client's
