@@ -26,6 +26,7 @@ const SCALES = {
   small: { subscribers: 100, rate: 200, seconds: 4, fanout: 500, fanoutEvents: 300, window: 20, idle: 300 },
 };
 const scale = SCALES[process.env.BENCH_LIVE_SCALE === 'small' ? 'small' : 'full'];
+const WARMUP_SECONDS = 3;
 const LATENCY_ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 3));
 const parts = new Set((process.env.BENCH_LIVE_ONLY ?? 'latency,fanout,memory').split(','));
 
@@ -193,13 +194,14 @@ async function trackLatency(load: Load, url: string): Promise<LoadReport & { ack
         }),
       )
       .then(() => acks.push(now() - t0));
-  // A second at the rate first, unmeasured: connections, caches and the JIT warm up.
-  await paced(scale.rate, 1, (n) => track(n));
-  await delivered(load, scale.subscribers * scale.rate, 10_000);
+  // Three seconds at the rate first, unmeasured: connections, caches and the JIT warm up (a
+  // second was not enough for the server: its p99 over the next second was twice the rest's).
+  await paced(scale.rate, WARMUP_SECONDS, (n) => track(n));
+  await delivered(load, scale.subscribers * scale.rate * WARMUP_SECONDS, 10_000);
   load.send({ cmd: 'measure', isOn: true });
   acks.length = 0;
   const before = (await report(load)).delivered;
-  await paced(scale.rate, scale.seconds, (n) => track(scale.rate + n));
+  await paced(scale.rate, scale.seconds, (n) => track(WARMUP_SECONDS * scale.rate + n));
   await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
   load.send({ cmd: 'measure', isOn: false });
   poster.close();
@@ -219,11 +221,11 @@ async function rawNatsLatency(load: Load, natsUrl: string, prefix: string): Prom
     await js.publish(`${prefix}.bench`, body, { headers: h });
     nc.publish(`${prefix}.fanout`, body);
   };
-  await paced(scale.rate, 1, publish);
-  await delivered(load, scale.subscribers * scale.rate, 10_000);
+  await paced(scale.rate, WARMUP_SECONDS, publish);
+  await delivered(load, scale.subscribers * scale.rate * WARMUP_SECONDS, 10_000);
   load.send({ cmd: 'measure', isOn: true });
   const before = (await report(load)).delivered;
-  await paced(scale.rate, scale.seconds, (n) => publish(scale.rate + n));
+  await paced(scale.rate, scale.seconds, (n) => publish(WARMUP_SECONDS * scale.rate + n));
   await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
   load.send({ cmd: 'measure', isOn: false });
   const result = await report(load);
