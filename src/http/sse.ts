@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { GraphQLError } from 'graphql';
 import { encodeCursor, type StoredEvent } from '../events/index.js';
 import type { FrameFormat } from '../graphql/index.js';
@@ -54,6 +55,7 @@ interface FetchApi {
 
 const DONE: IteratorResult<Buffer> = { value: undefined, done: true };
 const COMMENT = Buffer.from(':\n\n');
+const CRLF = Buffer.from('\r\n');
 
 /** An event's SSE frame, the same for every subscriber of a selection: made once per event. */
 const sseFrame: FrameFormat = (json, event) =>
@@ -75,6 +77,8 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private stopKeepAlive: (() => void) | undefined;
   /** The Node response, once frames go to it directly. */
   private direct: ServerResponse | undefined;
+  /** Its socket, when the response is chunked: frames go there as chunks of their own. */
+  private socket: Socket | undefined;
   private readonly onAbort = () => {
     this.finish();
     this.handoff.subscription.end();
@@ -93,6 +97,7 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private readonly ping = () => this.push(COMMENT);
 
   private push(frame: Buffer): void {
+    if (this.socket) return this.writeChunk([frame]);
     if (this.direct) {
       this.direct.write(frame);
       return;
@@ -115,12 +120,32 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
 
   write(events: readonly StoredEvent[]): void {
     const { renderer } = this.handoff;
+    if (this.socket) return this.writeChunk(events.map((event) => renderer.frame(event, sseFrame)));
     this.direct?.cork();
     for (const event of events) this.push(renderer.frame(event, sseFrame));
     this.direct?.uncork();
   }
 
+  /**
+   * Frames as one HTTP/1.1 chunk (RFC 9112, section 7.1), straight to the socket: the framing Node
+   * would write, without its per-write bookkeeping, which a delivery to thousands of streams pays
+   * for every stream. Node's own response writes the last chunk when the stream ends.
+   */
+  private writeChunk(frames: readonly Buffer[]): void {
+    const socket = this.socket as Socket;
+    let length = 0;
+    for (const frame of frames) length += frame.length;
+    // A chunk of no bytes would end the body.
+    if (length === 0) return;
+    socket.cork();
+    socket.write(`${length.toString(16)}\r\n`, 'latin1');
+    for (const frame of frames) socket.write(frame);
+    socket.write(CRLF);
+    socket.uncork();
+  }
+
   bufferedBytes(): number {
+    if (this.socket) return this.socket.writableLength;
     return this.direct ? this.direct.writableLength : this.queuedBytes;
   }
 
@@ -140,9 +165,16 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
       // Called once the headers are written: what waited goes first, and from here on every frame
       // is written as it comes. The body itself ends when the stream does.
       this.direct = response;
-      response.cork();
-      for (const frame of this.frames) response.write(frame);
-      response.uncork();
+      if (response.chunkedEncoding && response.socket) {
+        // The headers go out first: Node holds them until the body's first write otherwise.
+        response.flushHeaders();
+        this.socket = response.socket;
+        this.writeChunk(this.frames);
+      } else {
+        response.cork();
+        for (const frame of this.frames) response.write(frame);
+        response.uncork();
+      }
       this.frames = [];
       this.queuedBytes = 0;
     }
