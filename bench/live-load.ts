@@ -208,7 +208,11 @@ process.on('message', async (message: LoadCommand) => {
   if (message.cmd === 'open') await open(message);
   else if (message.cmd === 'measure') {
     isMeasuring = message.isOn;
-    if (message.isOn) samples = [];
+    if (message.isOn) {
+      samples = [];
+      // The last window's samples and clients are collected now, not in the middle of this one.
+      (globalThis as { gc?: () => void }).gc?.();
+    }
   } else if (message.cmd === 'report') send({ type: 'report', ...report() });
   else if (message.cmd === 'close') {
     await Promise.allSettled(closers.splice(0).map((close) => close()));
