@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GraphQLError } from 'graphql';
 import { encodeCursor, type StoredEvent } from '../events/index.js';
@@ -62,11 +61,11 @@ const sseFrame: FrameFormat = (json, event) =>
   Buffer.from(`id: ${encodeCursor(event.seq)}\nevent: next\ndata: ${json}\n\n`);
 
 /**
- * The body of one SSE response. Once its headers are out, frames go straight to the Node response
- * (corked, so that a batch is one chunk and one write) and what the socket has not taken yet is
- * the sink's buffered bytes; before that, or with no Node response under it, frames wait here
- * until the body is read. Either way a slow client is measured, never buffered without bound. A
- * class, not closures: a process may hold thousands of idle streams, and each closure costs each.
+ * The body of one SSE response. Once its headers are out, frames go straight to the socket (a
+ * batch as one chunk and one write) and what the socket has not taken yet is the sink's buffered
+ * bytes; before that, or with no chunked Node response under it, frames wait here until the body
+ * is read. Either way a slow client is measured, never buffered without bound. A class, not
+ * closures: a process may hold thousands of idle streams, and each closure costs each of them.
  */
 class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   readonly transport = 'sse';
@@ -75,9 +74,7 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private isFinished = false;
   private wake: (() => void) | undefined;
   private stopKeepAlive: (() => void) | undefined;
-  /** The Node response, once frames go to it directly. */
-  private direct: ServerResponse | undefined;
-  /** Its socket, when the response is chunked: frames go there as chunks of their own. */
+  /** The socket under the Node response, once frames go to it directly as chunks of their own. */
   private socket: Socket | undefined;
   private readonly onAbort = () => {
     this.finish();
@@ -97,9 +94,8 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   private readonly ping = () => this.push(COMMENT);
 
   private push(frame: Buffer): void {
-    if (this.socket) return this.writeChunk([frame]);
-    if (this.direct) {
-      this.direct.write(frame);
+    if (this.socket) {
+      this.writeChunk([frame]);
       return;
     }
     this.frames.push(frame);
@@ -120,10 +116,8 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
 
   write(events: readonly StoredEvent[]): void {
     const { renderer } = this.handoff;
-    if (this.socket) return this.writeChunk(events.map((event) => renderer.frame(event, sseFrame)));
-    this.direct?.cork();
-    for (const event of events) this.push(renderer.frame(event, sseFrame));
-    this.direct?.uncork();
+    if (this.socket) this.writeChunk(events.map((event) => renderer.frame(event, sseFrame)));
+    else for (const event of events) this.push(renderer.frame(event, sseFrame));
   }
 
   /**
@@ -145,8 +139,7 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   }
 
   bufferedBytes(): number {
-    if (this.socket) return this.socket.writableLength;
-    return this.direct ? this.direct.writableLength : this.queuedBytes;
+    return this.socket ? this.socket.writableLength : this.queuedBytes;
   }
 
   end(error?: Error): void {
@@ -161,20 +154,13 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   /** The next run of frames, once there is one; done once the stream finished and all are taken. */
   async next(): Promise<IteratorResult<Buffer>> {
     const response = this.handoff.response;
-    if (!this.direct && response?.headersSent && !response.writableEnded) {
-      // Called once the headers are written: what waited goes first, and from here on every frame
-      // is written as it comes. The body itself ends when the stream does.
-      this.direct = response;
-      if (response.chunkedEncoding && response.socket) {
-        // The headers go out first: Node holds them until the body's first write otherwise.
-        response.flushHeaders();
-        this.socket = response.socket;
-        this.writeChunk(this.frames);
-      } else {
-        response.cork();
-        for (const frame of this.frames) response.write(frame);
-        response.uncork();
-      }
+    if (!this.socket && response?.headersSent && response.chunkedEncoding && response.socket) {
+      // Called once the headers are set: they go out first (Node holds them until the body's
+      // first write otherwise), then what waited, and from here on every frame as it comes. The
+      // body itself ends when the stream does. A response not chunked (HTTP/1.0) is read here.
+      response.flushHeaders();
+      this.socket = response.socket;
+      this.writeChunk(this.frames);
       this.frames = [];
       this.queuedBytes = 0;
     }
