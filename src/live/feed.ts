@@ -1,9 +1,9 @@
 import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { StoredEvent } from '../events/index.js';
+import { decodeConsumed, type StoredEvent } from '../events/index.js';
 import type { EventSubjects } from '../nats/index.js';
 import type { Broadcaster } from './broadcaster.js';
-import { eventOf, openOrderedConsumer } from './stream-messages.js';
+import { openOrderedConsumer } from './stream-messages.js';
 
 export interface FeedOptions {
   js: JetStreamClient;
@@ -86,7 +86,7 @@ export function startFeed(options: FeedOptions): LiveFeed {
         const type = subjects.typeOf(message.subject);
         if (type === undefined || broadcaster.wantsType(type)) {
           try {
-            event = eventOf(message, subjects.typeOf);
+            event = decodeConsumed(message, subjects.typeOf);
           } catch (err) {
             options.onMalformed(message.seq);
             log.warn(

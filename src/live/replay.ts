@@ -1,10 +1,10 @@
 import type { Consumer, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { StoredEvent } from '../events/index.js';
+import { decodeConsumed, type StoredEvent } from '../events/index.js';
 import type { EventSubjects } from '../nats/index.js';
 import { LiveLimitExceeded, LiveUnavailable } from './errors.js';
 import { filterSubject, matchesFilter } from './filter.js';
-import { eventOf, openOrderedConsumer, type ReadStart } from './stream-messages.js';
+import { openOrderedConsumer, type ReadStart } from './stream-messages.js';
 import type { Subscriber } from './subscriber.js';
 
 export interface ReplayOptions {
@@ -104,7 +104,7 @@ export async function openReplay(subscriber: Subscriber, start: ReadStart, optio
       lastSeen = message.seq;
       covered = message.seq;
       try {
-        const event = eventOf(message, subjects.typeOf);
+        const event = decodeConsumed(message, subjects.typeOf);
         const isWanted = since === undefined || Date.parse(event.receivedAt) >= since;
         if (isWanted && matchesFilter(subscriber.filter, event)) events.push(event);
       } catch (err) {

@@ -1,5 +1,4 @@
-import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { decodeConsumed, type StoredEvent } from '../events/index.js';
+import type { Consumer, JetStreamClient } from '@nats-io/jetstream';
 
 /** Where an ordered read starts: after a stream sequence, or at a time. */
 export type ReadStart = { afterSeq: number } | { since: Date };
@@ -21,9 +20,4 @@ export function openOrderedConsumer(
     inactive_threshold: inactiveMs,
     ...('since' in start ? { opt_start_time: start.since.toISOString() } : { opt_start_seq: start.afterSeq + 1 }),
   });
-}
-
-/** Reads the event a stream message holds; throws MalformedEvent when it is not one. */
-export function eventOf(message: JsMsg, typeOf: (subject: string) => string | undefined): StoredEvent {
-  return decodeConsumed(message, typeOf);
 }
