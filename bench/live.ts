@@ -7,14 +7,15 @@
 //  - memory per idle subscriber (WebSocket, SSE) of a Pulse process after GC, next to a bare server.
 // Pulse, the baseline servers and the subscribers each run in a child process of their own.
 // BENCH_LIVE_SCALE=small runs a reduced version (fewer subscribers, lower rates) to check it works;
-// BENCH_LIVE_ONLY=latency,fanout,memory runs only those parts; PULSE_BENCH_ROUNDS (default 3) sets
-// the latency rounds.
+// BENCH_LIVE_ONLY=latency,fanout,memory runs only those parts; BENCH_LIVE_TRANSPORT=WebSocket (or SSE)
+// measures latency over that transport only; PULSE_BENCH_ROUNDS (default 3) sets the latency rounds.
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
-import { startNats } from '../test/support/nats-server.js';
+import { startNats, type TestNats } from '../test/support/nats-server.js';
 import { cpuProfileFlags } from '../test/support/pulse.js';
 import { jsonPoster } from './http-load.js';
 import type { ClientKind, LoadCommand, LoadReply, LoadReport } from './live-load.js';
@@ -181,7 +182,33 @@ function percentiles(values: number[]): { p50: number; p99: number } {
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-async function trackLatency(load: Load, url: string): Promise<LoadReport & { ack: { p50: number; p99: number } }> {
+/** CPU seconds a process has used so far (user + system), from /proc; NaN where there is none. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of the whole line, in clock ticks of 1/100 s on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Share of one core a process used while `work` ran. */
+async function cpuShareDuring(pid: number | undefined, work: () => Promise<void>): Promise<number> {
+  const cpuBefore = cpuSecondsOf(pid);
+  const start = now();
+  await work();
+  return (cpuSecondsOf(pid) - cpuBefore) / ((now() - start) / 1000);
+}
+
+type LatencyReport = LoadReport & { cpu: number };
+
+async function trackLatency(
+  load: Load,
+  server: Server,
+): Promise<LatencyReport & { ack: { p50: number; p99: number } }> {
+  const url = server.url;
   const acks: number[] = [];
   // Plain node:http on keep-alive sockets: the sender shares the machine with what it measures.
   const poster = jsonPoster(`${url}/graphql`, 64);
@@ -201,14 +228,17 @@ async function trackLatency(load: Load, url: string): Promise<LoadReport & { ack
   load.send({ cmd: 'measure', isOn: true });
   acks.length = 0;
   const before = (await report(load)).delivered;
-  await paced(scale.rate, scale.seconds, (n) => track(WARMUP_SECONDS * scale.rate + n));
-  await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
+  const cpu = await cpuShareDuring(server.process.pid, async () => {
+    await paced(scale.rate, scale.seconds, (n) => track(WARMUP_SECONDS * scale.rate + n));
+    await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
+  });
   load.send({ cmd: 'measure', isOn: false });
   poster.close();
-  return { ...(await report(load)), ack: percentiles(acks) };
+  return { ...(await report(load)), cpu, ack: percentiles(acks) };
 }
 
-async function rawNatsLatency(load: Load, natsUrl: string, prefix: string): Promise<LoadReport> {
+async function rawNatsLatency(load: Load, nats: TestNats, prefix: string): Promise<LatencyReport> {
+  const natsUrl = nats.url;
   const nc = await connect({ servers: natsUrl });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: prefix.toUpperCase(), subjects: [`${prefix}.>`] });
@@ -225,10 +255,12 @@ async function rawNatsLatency(load: Load, natsUrl: string, prefix: string): Prom
   await delivered(load, scale.subscribers * scale.rate * WARMUP_SECONDS, 10_000);
   load.send({ cmd: 'measure', isOn: true });
   const before = (await report(load)).delivered;
-  await paced(scale.rate, scale.seconds, (n) => publish(WARMUP_SECONDS * scale.rate + n));
-  await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
+  const cpu = await cpuShareDuring(nats.pid, async () => {
+    await paced(scale.rate, scale.seconds, (n) => publish(WARMUP_SECONDS * scale.rate + n));
+    await delivered(load, before + scale.subscribers * scale.rate * scale.seconds, 30_000);
+  });
   load.send({ cmd: 'measure', isOn: false });
-  const result = await report(load);
+  const result = { ...(await report(load)), cpu };
   await closeClients(load);
   await nc.close();
   return result;
@@ -274,7 +306,7 @@ export async function run(): Promise<Row[]> {
   const load = spawnChild<LoadCommand, LoadReply>('./live-load.ts', [], {});
   const servers: Server[] = [];
   try {
-    if (parts.has('latency')) rows.push(...(await latencyRows(load, nats.url, servers)));
+    if (parts.has('latency')) rows.push(...(await latencyRows(load, nats, servers)));
     if (parts.has('fanout')) rows.push(...(await fanoutRows(load, nats.url, servers)));
     if (parts.has('memory')) rows.push(...(await memoryRows(load, nats.url, servers)));
   } finally {
@@ -286,32 +318,35 @@ export async function run(): Promise<Row[]> {
 }
 
 type LatencyResult = Awaited<ReturnType<typeof trackLatency>>;
-const TRANSPORTS = [
-  ['WebSocket', 'raw-ws'],
-  ['SSE', 'raw-sse'],
-] as const;
+const TRANSPORTS = (
+  [
+    ['WebSocket', 'raw-ws'],
+    ['SSE', 'raw-sse'],
+  ] as const
+).filter(([transport]) => !process.env.BENCH_LIVE_TRANSPORT || transport === process.env.BENCH_LIVE_TRANSPORT);
 
-async function latencyRows(load: Load, natsUrl: string, servers: Server[]): Promise<Row[]> {
+async function latencyRows(load: Load, nats: TestNats, servers: Server[]): Promise<Row[]> {
   // Rounds in turn (Pulse over each transport, then raw NATS), each side's best round kept: a
   // p99 on a shared two-core machine moves with whatever else was scheduled in its ten seconds.
   const perTransport = new Map<string, LatencyResult[]>(TRANSPORTS.map(([transport]) => [transport, []]));
-  const raws: LoadReport[] = [];
+  const raws: LatencyReport[] = [];
   for (let round = 0; round < LATENCY_ROUNDS; round++) {
-    const pulse = await startServer('pulse', natsUrl, `benchlat${round}`);
+    const pulse = await startServer('pulse', nats.url, `benchlat${round}`);
     servers.push(pulse);
     for (const [transport, kind] of TRANSPORTS) {
       await open(load, kind, pulse.url, scale.subscribers, { query: LATENCY_QUERY });
       await waitForSubscribers(pulse.url, scale.subscribers);
-      perTransport.get(transport)?.push(await trackLatency(load, pulse.url));
+      perTransport.get(transport)?.push(await trackLatency(load, pulse));
       await closeClients(load);
       await waitForSubscribers(pulse.url, 0);
     }
     await pulse.stop();
-    raws.push(await rawNatsLatency(load, natsUrl, `benchraw${round}`));
+    raws.push(await rawNatsLatency(load, nats, `benchraw${round}`));
   }
   const bestOf = <T extends { p99: number }>(results: T[]) => results.reduce((a, b) => (b.p99 < a.p99 ? b : a));
   const raw = bestOf(raws);
   const p99s = (results: Array<{ p99: number }>) => results.map((r) => r.p99.toFixed(2)).join(', ');
+  const cpus = (results: Array<{ cpu: number }>) => results.map((r) => `${Math.round(100 * r.cpu)}%`).join(', ');
 
   const rows: Row[] = [];
   const what = `${scale.subscribers} subscribers, ${scale.rate} events/s`;
@@ -322,7 +357,8 @@ async function latencyRows(load: Load, natsUrl: string, servers: Server[]): Prom
       `best of ${results.length} rounds by p99 (Pulse p99 per round ${p99s(results)} ms; raw ${p99s(raws)} ms); ` +
       `${result.samples} samples; deliveries ${result.delivered}, out of order ${result.outOfOrder}, ` +
       `errors ${result.errors}; raw: ${raw.samples} samples; track acknowledged p50 ${result.ack.p50.toFixed(2)} ms, ` +
-      `p99 ${result.ack.p99.toFixed(2)} ms`;
+      `p99 ${result.ack.p99.toFixed(2)} ms; CPU of one core while measured, per round: Pulse ${cpus(results)}, ` +
+      `nats-server in the raw rounds ${cpus(raws)}`;
     rows.push({
       name: `track → ${transport} subscriber, p50 (${what})`,
       baseline: rawName,

@@ -54,7 +54,6 @@ interface FetchApi {
 
 const DONE: IteratorResult<Buffer> = { value: undefined, done: true };
 const COMMENT = Buffer.from(':\n\n');
-const CRLF = Buffer.from('\r\n');
 
 /** An event's SSE frame, the same for every subscriber of a selection: made once per event. */
 const sseFrame: FrameFormat = (json, event) =>
@@ -123,19 +122,22 @@ class SseBody implements AsyncIterableIterator<Buffer>, LiveSink {
   /**
    * Frames as one HTTP/1.1 chunk (RFC 9112, section 7.1), straight to the socket: the framing Node
    * would write, without its per-write bookkeeping, which a delivery to thousands of streams pays
-   * for every stream. Node's own response writes the last chunk when the stream ends.
+   * for every stream. The chunk is one buffer and one plain write: a corked run of writes becomes a
+   * writev of its parts, which costs the process about a third more per delivery. Node's own
+   * response writes the last chunk when the stream ends.
    */
   private writeChunk(frames: readonly Buffer[]): void {
-    const socket = this.socket as Socket;
     let length = 0;
     for (const frame of frames) length += frame.length;
     // A chunk of no bytes would end the body.
     if (length === 0) return;
-    socket.cork();
-    socket.write(`${length.toString(16)}\r\n`, 'latin1');
-    for (const frame of frames) socket.write(frame);
-    socket.write(CRLF);
-    socket.uncork();
+    const size = length.toString(16);
+    const chunk = Buffer.allocUnsafe(size.length + length + 4);
+    let at = chunk.write(size, 0, 'latin1');
+    at += chunk.write('\r\n', at, 'latin1');
+    for (const frame of frames) at += frame.copy(chunk, at);
+    chunk.write('\r\n', at, 'latin1');
+    (this.socket as Socket).write(chunk);
   }
 
   bufferedBytes(): number {

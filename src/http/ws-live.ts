@@ -52,21 +52,26 @@ class FinalResult implements AsyncIterableIterator<ExecutionResult> {
 /** What closes a graphql-ws `next` message around its payload: the same for every subscriber, made once per event. */
 const nextTail: FrameFormat = (json) => Buffer.from(`${json}}`);
 
-/** A WebSocket frame header (RFC 6455, section 5.2) for one unfragmented, unmasked text message. */
-function textFrameHeader(length: number): Buffer {
-  if (length < 126) return Buffer.from([0x81, length]);
-  if (length < 65_536) {
-    const header = Buffer.allocUnsafe(4);
-    header[0] = 0x81;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-    return header;
+/** The length of a WebSocket frame header (RFC 6455, section 5.2) for an unmasked payload of this length. */
+function frameHeaderLength(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65_536 ? 4 : 10;
+}
+
+/** Writes the header of one unfragmented, unmasked text frame at `at`; returns where its payload begins. */
+function writeTextFrameHeader(target: Buffer, at: number, payloadLength: number): number {
+  target[at] = 0x81;
+  if (payloadLength < 126) {
+    target[at + 1] = payloadLength;
+    return at + 2;
   }
-  const header = Buffer.allocUnsafe(10);
-  header[0] = 0x81;
-  header[1] = 127;
-  header.writeBigUInt64BE(BigInt(length), 2);
-  return header;
+  if (payloadLength < 65_536) {
+    target[at + 1] = 126;
+    target.writeUInt16BE(payloadLength, at + 2);
+    return at + 4;
+  }
+  target[at + 1] = 127;
+  target.writeBigUInt64BE(BigInt(payloadLength), at + 2);
+  return at + 10;
 }
 
 /**
@@ -94,15 +99,19 @@ export function writeToSocket(
     transport: 'ws',
     write(events) {
       if (socket.readyState !== socket.OPEN) return;
-      // One write (one syscall) for the frames of a batch.
-      raw.cork();
-      for (const event of events) {
-        const tail = renderer.frame(event, nextTail);
-        raw.write(textFrameHeader(head.length + tail.length));
-        raw.write(head);
-        raw.write(tail);
+      // The frames of a batch as one buffer and one plain write (one syscall): a corked run of
+      // writes becomes a writev of its parts, which costs the process about a third more.
+      const tails = events.map((event) => renderer.frame(event, nextTail));
+      let length = 0;
+      for (const tail of tails) length += frameHeaderLength(head.length + tail.length) + head.length + tail.length;
+      const frames = Buffer.allocUnsafe(length);
+      let at = 0;
+      for (const tail of tails) {
+        at = writeTextFrameHeader(frames, at, head.length + tail.length);
+        at += head.copy(frames, at);
+        at += tail.copy(frames, at);
       }
-      raw.uncork();
+      raw.write(frames);
     },
     bufferedBytes: () => socket.bufferedAmount,
     // An error is the stream's last `next`, then `complete`: as over SSE, and as errors at subscribe.
