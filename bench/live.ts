@@ -8,7 +8,7 @@
 // Pulse, the baseline servers and the subscribers each run in a child process of their own.
 // BENCH_LIVE_SCALE=small runs a reduced version (fewer subscribers, lower rates) to check it works;
 // BENCH_LIVE_ONLY=latency,fanout,memory runs only those parts; BENCH_LIVE_TRANSPORT=WebSocket (or SSE)
-// measures latency over that transport only; PULSE_BENCH_ROUNDS (default 3) sets the latency rounds.
+// measures latency over that transport only; PULSE_BENCH_ROUNDS (default 5) sets the latency rounds.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -28,7 +28,7 @@ const SCALES = {
 };
 const scale = SCALES[process.env.BENCH_LIVE_SCALE === 'small' ? 'small' : 'full'];
 const WARMUP_SECONDS = 3;
-const LATENCY_ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 3));
+const LATENCY_ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 5));
 const parts = new Set((process.env.BENCH_LIVE_ONLY ?? 'latency,fanout,memory').split(','));
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -333,7 +333,8 @@ async function latencyRows(load: Load, nats: TestNats, servers: Server[]): Promi
   for (let round = 0; round < LATENCY_ROUNDS; round++) {
     const pulse = await startServer('pulse', nats.url, `benchlat${round}`);
     servers.push(pulse);
-    for (const [transport, kind] of TRANSPORTS) {
+    // The transports take turns at going first: the second to run in a process measured slower.
+    for (const [transport, kind] of round % 2 === 0 ? TRANSPORTS : [...TRANSPORTS].reverse()) {
       await open(load, kind, pulse.url, scale.subscribers, { query: LATENCY_QUERY });
       await waitForSubscribers(pulse.url, scale.subscribers);
       perTransport.get(transport)?.push(await trackLatency(load, pulse));
