@@ -3,7 +3,7 @@
 // their defaults, next to an open Pulse whose per-key limits do not apply (no keys) and whose
 // document bounds are set as high as they go. Same run, same 64 keep-alive HTTP clients, each
 // Pulse its own process, measured alternately (the first side swaps each round).
-// PULSE_BENCH_SECONDS (default 5) sets each measured window; PULSE_BENCH_ROUNDS (default 1) repeats
+// PULSE_BENCH_SECONDS (default 5) sets each measured window; PULSE_BENCH_ROUNDS (default 3) repeats
 // the pair and keeps each side's best.
 import { startNats } from '../test/support/nats-server.js';
 import { type PulseProcess, spawnPulse, testEnv } from '../test/support/pulse.js';
@@ -11,7 +11,7 @@ import { type HttpLoadResult, httpLoad } from './http-load.js';
 import type { Row } from './types.js';
 
 const SECONDS = Number(process.env.PULSE_BENCH_SECONDS ?? 5);
-const ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 1));
+const ROUNDS = Math.max(1, Number(process.env.PULSE_BENCH_ROUNDS ?? 3));
 const WARMUP_MS = Math.min(2000, SECONDS * 400);
 const DURATION_MS = SECONDS * 1000;
 const CLIENTS = 64;
