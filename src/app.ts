@@ -242,7 +242,7 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
       const service = await startPulseService({
         nc: link.nc,
         tracker,
-        fetchGraphQL: (request) => yoga.fetch(request),
+        fetchGraphQL: (url, init) => yoga.fetch(url, init),
         authorize: (authorization, scope, events) => {
           const principal = access.authenticate(authorization);
           access.require(principal, scope);

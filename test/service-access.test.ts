@@ -84,12 +84,13 @@ describe('the API key check', () => {
       limits: settings.limits,
       log,
       authorize,
-      fetchGraphQL: (request) => {
+      fetchGraphQL: (url, init) => {
+        const headers = new Headers(init.headers);
         seenByGraphQL.push({
-          authorization: request.headers.get('authorization'),
-          requestId: request.headers.get('x-request-id'),
+          authorization: headers.get('authorization'),
+          requestId: headers.get('x-request-id'),
         });
-        return yoga.fetch(request);
+        return yoga.fetch(url, init);
       },
     });
     stop = async () => {
