@@ -34,7 +34,7 @@ import {
   type ReadModels,
   startProjectorService,
 } from './projections/index.js';
-import { startPulseService } from './service/index.js';
+import { graphqlFetchOf, startPulseService } from './service/index.js';
 
 export interface PulseApp {
   /** The base URL the HTTP server listens on, e.g. http://127.0.0.1:4000. */
@@ -242,7 +242,7 @@ export async function startPulse(settings: Settings, log: Logger): Promise<Pulse
       const service = await startPulseService({
         nc: link.nc,
         tracker,
-        fetchGraphQL: (url, init) => yoga.fetch(url, init),
+        fetchGraphQL: graphqlFetchOf(yoga, maxBodyBytes),
         authorize: (authorization, scope, events) => {
           const principal = access.authenticate(authorization);
           access.require(principal, scope);

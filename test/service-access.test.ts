@@ -14,7 +14,7 @@ import { createPulseYoga } from '../src/http/index.js';
 import { createPublisher, createTracker } from '../src/ingest/index.js';
 import { createLogger } from '../src/log/index.js';
 import { connectNats, createStreamReader, eventSubjects, provisionEventStream } from '../src/nats/index.js';
-import { type Authorize, startPulseService } from '../src/service/index.js';
+import { type Authorize, graphqlFetchOf, startPulseService } from '../src/service/index.js';
 import { startNats, type TestNats } from './support/nats-server.js';
 import { startTestPulse, testEnv } from './support/pulse.js';
 
@@ -73,6 +73,7 @@ describe('the API key check', () => {
         },
       },
     });
+    const viaYoga = graphqlFetchOf(yoga, 1024 * 1024);
     const authorize: Authorize = (authorization, scope) => {
       checks.push([authorization, scope]);
       if (authorization === undefined) throw new Unauthenticated();
@@ -90,7 +91,7 @@ describe('the API key check', () => {
           authorization: headers.get('authorization'),
           requestId: headers.get('x-request-id'),
         });
-        return yoga.fetch(url, init);
+        return viaYoga(url, init);
       },
     });
     stop = async () => {

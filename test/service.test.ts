@@ -247,6 +247,18 @@ test('pulse.graphql answers a query with the same JSON as HTTP; failures carry t
   assert.deepEqual(stored.map((m) => m.msgId).sort(), ['svc-gql-1', 'svc-gql-2']);
 });
 
+test('pulse.graphql answers a body that is not a GraphQL request object with BAD_REQUEST, as HTTP does', async () => {
+  for (const body of ['{"query": ', '[{"query": "{ __typename }"}]', '{}', '"{ __typename }"']) {
+    const reply = await request('pulse.graphql', body);
+    assert.equal(reply.errorCode, 400, body);
+    assert.equal(reply.body.errors?.[0]?.extensions?.code, 'BAD_REQUEST', body);
+  }
+  // A request object goes in parsed; its answer is the same as with the body read by GraphQL.
+  const parsed = await request('pulse.graphql', { query: '{ __typename }' });
+  assert.equal(parsed.errorCode, undefined);
+  assert.deepEqual(parsed.body, { data: { __typename: 'Query' } });
+});
+
 // biome-ignore lint/suspicious/noExplicitAny: $SRV answers are JSON read freely; assertions check them.
 type Json = any;
 

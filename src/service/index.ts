@@ -1,5 +1,5 @@
 export { type Authorize, allowEveryone, type Scope } from './authorize.js';
-export type { GraphQLFetch } from './graphql-request.js';
+export { type GraphQLFetch, graphqlFetchOf } from './graphql-request.js';
 export {
   INSTANCE_HEADER,
   type PulseService,
