@@ -205,6 +205,9 @@ function openGraphqlSse(client: number, url: string, query: string): void {
   });
 }
 
+const FRAME_DATA = Buffer.from('data: {');
+const FRAME_END = Buffer.from('\n\n');
+
 /**
  * An SSE subscriber on a bare TCP socket: an HTTP/1.1 GET written by hand, then the chunked body
  * read as it comes. The SSE frames are found in the bytes however they were chunked (chunk-size
@@ -221,25 +224,30 @@ function openRawSse(client: number, url: string, query: string | undefined): Pro
       resolve();
     });
     socket.setNoDelay(true);
-    let buffer = '';
+    let buffer: Buffer = Buffer.alloc(0);
     let isBody = false;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
+    socket.on('data', (chunk: Buffer) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
       if (!isBody) {
         const end = buffer.indexOf('\r\n\r\n');
         if (end === -1) return;
-        buffer = buffer.slice(end + 4);
+        buffer = buffer.subarray(end + 4);
         isBody = true;
       }
-      for (let start = buffer.indexOf('data: {'); start !== -1; start = buffer.indexOf('data: {')) {
-        const end = buffer.indexOf('\n\n', start);
-        if (end === -1) break;
-        onEventText(client, buffer.slice(start + 6, end));
-        buffer = buffer.slice(end + 2);
+      // Frames are found wherever they lie: chunk-size lines and comments between them are skipped.
+      let at = 0;
+      for (let start = buffer.indexOf(FRAME_DATA); start !== -1; start = buffer.indexOf(FRAME_DATA, at)) {
+        const end = buffer.indexOf(FRAME_END, start);
+        if (end === -1) {
+          at = start;
+          break;
+        }
+        onEventText(client, buffer.toString('utf8', start + 6, end));
+        at = end + 2;
       }
-      // Comments and chunk-size lines between frames are dropped with what precedes a frame.
-      if (buffer.indexOf('data: {') === -1 && buffer.length > 4096) buffer = buffer.slice(-4096);
+      // What precedes an unfinished frame, or all but the tail that may hold the start of one, is done.
+      const rest = buffer.indexOf(FRAME_DATA, at) === -1 ? Math.max(at, buffer.length - FRAME_DATA.length) : at;
+      buffer = rest >= buffer.length ? Buffer.alloc(0) : buffer.subarray(rest);
     });
     socket.on('error', reject);
     closers.push(() => socket.destroy());
