@@ -4,11 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createClient as createSseClient } from 'graphql-sse';
-import { createClient as createWsClient } from 'graphql-ws';
-import WebSocket from 'ws';
 
-export type ClientKind = 'graphql-ws' | 'raw-ws' | 'graphql-sse' | 'raw-sse' | 'nats';
+export type ClientKind = 'raw-ws' | 'raw-sse' | 'nats';
 
 export type LoadCommand =
   | { cmd: 'open'; kind: ClientKind; url: string; count: number; query?: string; subject?: string; isIdle?: boolean }
@@ -46,38 +43,20 @@ const closers: Array<() => unknown> = [];
 const received: number[] = [];
 const lastN: number[] = [];
 
-/**
- * Counts one event a client received: `properties` carries its number and when it was sent; its
- * order is checked by its cursor's stream sequence where it has one (events tracked concurrently
- * are stored in any order), else by its number.
- */
-function onEvent(client: number, event: EventPayload | undefined): void {
-  const properties = event?.properties;
-  if (!properties) return;
-  const order = event.cursor ? cursorSequence(event.cursor) : properties.n;
-  count(client, order, properties.t0);
-}
-
-function count(client: number, order: number, t0: number): void {
-  delivered++;
-  received[client]++;
-  if (order <= lastN[client]) outOfOrder++;
-  lastN[client] = order;
-  if (isMeasuring) samples.push(now() - t0);
-}
-
 const cursorSequence = (cursor: string) => Number(Buffer.from(cursor, 'base64url').toString().slice(3));
 
-/** The number after `"key":` in a JSON text, from `from` on; NaN when absent. */
-function numberAfter(text: string, key: string, from = 0): number {
-  const at = text.indexOf(key, from);
+/** The number after `"key":` in a JSON text; NaN when absent. */
+function numberAfter(text: string, key: string): number {
+  const at = text.indexOf(key);
   return at === -1 ? Number.NaN : Number.parseFloat(text.slice(at + key.length, at + key.length + 24));
 }
 
 /**
- * Counts an event from its JSON text without parsing the whole of it: every subscriber of every
- * side does the same small amount of client work per event, and the load process's share of the
- * machine stays small beside the servers it measures.
+ * Counts one event a client received, from its JSON text without parsing the whole of it: every
+ * subscriber of every side does the same small amount of client work per event, and the load
+ * process's share of the machine stays small beside the servers it measures. `properties` carries
+ * the event's number and when it was sent; its order is checked by its cursor's stream sequence
+ * where it has one (events tracked concurrently are stored in any order), else by its number.
  */
 function onEventText(client: number, text: string): void {
   const n = numberAfter(text, '"n":');
@@ -85,10 +64,12 @@ function onEventText(client: number, text: string): void {
   if (Number.isNaN(n) || Number.isNaN(t0)) return;
   const at = text.indexOf('"cursor":"');
   const order = at === -1 ? n : cursorSequence(text.slice(at + 10, text.indexOf('"', at + 10)));
-  count(client, order, t0);
+  delivered++;
+  received[client]++;
+  if (order <= lastN[client]) outOfOrder++;
+  lastN[client] = order;
+  if (isMeasuring) samples.push(now() - t0);
 }
-
-type EventPayload = { cursor?: string; properties?: { n: number; t0: number } };
 
 /** A client's text frame to a WebSocket server: masked, as the protocol requires of clients. */
 function clientFrame(text: string | Buffer, opcode = 0x1): Buffer {
@@ -169,42 +150,6 @@ function openRawWs(client: number, url: string, query: string | undefined): Prom
   });
 }
 
-function openGraphqlWs(client: number, url: string, query: string): void {
-  const ws = createWsClient({
-    url: `${url.replace(/^http/, 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-  });
-  const stop = ws.subscribe(
-    { query },
-    {
-      next: (result) => onEvent(client, (result.data as { events?: EventPayload } | null)?.events),
-      error: () => errors++,
-      complete: () => {},
-    },
-  );
-  closers.push(() => {
-    stop();
-    return ws.dispose();
-  });
-}
-
-function openGraphqlSse(client: number, url: string, query: string): void {
-  const sse = createSseClient({ url: `${url}/graphql`, retryAttempts: 0 });
-  const stop = sse.subscribe(
-    { query },
-    {
-      next: (result) => onEvent(client, (result.data as { events?: EventPayload } | null)?.events),
-      error: () => errors++,
-      complete: () => {},
-    },
-  );
-  closers.push(() => {
-    stop();
-    sse.dispose();
-  });
-}
-
 const FRAME_DATA = Buffer.from('data: {');
 const FRAME_END = Buffer.from('\n\n');
 
@@ -273,8 +218,6 @@ async function open(command: Extract<LoadCommand, { cmd: 'open' }>): Promise<voi
       received.push(0);
       lastN.push(-1);
       if (kind === 'raw-ws') opening.push(openRawWs(client, url, query));
-      else if (kind === 'graphql-ws') openGraphqlWs(client, url, query as string);
-      else if (kind === 'graphql-sse') openGraphqlSse(client, url, query as string);
       else if (kind === 'raw-sse') opening.push(openRawSse(client, url, query));
       else opening.push(openNats(client, url, command.subject as string));
     }
