@@ -356,7 +356,7 @@ async function latencyRows(load: Load, nats: TestNats, servers: Server[]): Promi
     const result = bestOf(results);
     const notes =
       `best of ${results.length} rounds by p99 (Pulse p99 per round ${p99s(results)} ms; raw ${p99s(raws)} ms); ` +
-      `${result.samples} samples; deliveries ${result.delivered}, out of order ${result.outOfOrder}, ` +
+      `${result.samples} samples (every tenth subscriber timed and order-checked, all counted); deliveries ${result.delivered}, out of order ${result.outOfOrder}, ` +
       `errors ${result.errors}; raw: ${raw.samples} samples; track acknowledged p50 ${result.ack.p50.toFixed(2)} ms, ` +
       `p99 ${result.ack.p99.toFixed(2)} ms; CPU of one core while measured, per round: Pulse ${cpus(results)}, ` +
       `nats-server in the raw rounds ${cpus(raws)}`;
