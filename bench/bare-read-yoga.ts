@@ -2,6 +2,7 @@
 // whose resolvers read the profile keys from the read-model bucket themselves (one KV get per
 // user, all of a request's at once). No DataLoader, no generation pointer, no read-your-writes.
 // Env: NATS_URL, BENCH_BUCKET. Prints its port on stdout.
+import '../src/production-mode.js';
 import { createServer } from 'node:http';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';

@@ -1,5 +1,6 @@
 // The baseline server for `track`: graphql-yoga on node:http as Pulse sets it up, with the same
 // input and result types, and a `track` mutation that does no I/O. Prints its port on stdout.
+import '../src/production-mode.js';
 import { createServer } from 'node:http';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { createSchema, createYoga } from 'graphql-yoga';

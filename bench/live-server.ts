@@ -1,6 +1,7 @@
 // A server child process of the live benchmark, driven over IPC: either Pulse itself (`pulse`) or
 // the baseline (`bare`): a `ws` server and a plain SSE server that broadcast pre-serialised frames.
 // Run with --expose-gc so that memory is measured after a collection.
+import '../src/production-mode.js';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';

@@ -1,3 +1,4 @@
+import './production-mode.js';
 import { startPulse } from './app.js';
 import { KeyConfigError } from './auth/index.js';
 import { projectCommand, rebuildCommand } from './cli/read-model-commands.js';
