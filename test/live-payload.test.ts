@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ExecutionArgs, parse } from 'graphql';
+import { type ExecutionArgs, execute, parse } from 'graphql';
 import { encodeCursor, type StoredEvent } from '../src/events/index.js';
 import { createPayloadRenderers, eventsPayloadKey, schema } from '../src/graphql/index.js';
 
@@ -39,4 +39,42 @@ test('subscribers sharing a selection share each rendered payload, for a whole b
   a.release();
   b.release();
   assert.equal(renderers.size, 0);
+});
+
+test('a compiled selection renders what graphql-js executes: aliases, fragments, directives, variables, scalars', () => {
+  const document = parse(`
+    subscription Feed($withUser: Boolean!, $f: EventFilter) {
+      feed: events(filter: $f) {
+        __typename
+        key: id
+        ...Where
+        ... on Event { cursor properties }
+        userId @include(if: $withUser)
+        anonymousId @skip(if: $withUser)
+      }
+    }
+    fragment Where on Event { type occurredAt receivedAt }
+  `);
+  const events = [
+    eventAt(7),
+    { ...eventAt(8), userId: null, anonymousId: 'anon-8', properties: { nested: { list: [1, 'two', null] } } },
+  ];
+  for (const withUser of [true, false]) {
+    const args: ExecutionArgs = {
+      schema,
+      document,
+      operationName: 'Feed',
+      contextValue: {},
+      variableValues: { withUser, f: { types: ['page_view'] } },
+    };
+    const key = eventsPayloadKey(args) as string;
+    const renderers = createPayloadRenderers((errors) => assert.fail(String(errors)));
+    const { renderer, release } = renderers.acquire(args, key);
+    for (const event of events) {
+      const expected = execute({ ...args, rootValue: event });
+      assert.deepEqual(JSON.parse(renderer.json(event)), JSON.parse(JSON.stringify(expected)));
+      assert.equal(JSON.parse(renderer.json(event)).data.feed.cursor, encodeCursor(event.seq));
+    }
+    release();
+  }
 });
