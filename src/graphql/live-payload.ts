@@ -101,9 +101,14 @@ interface Rendered {
  * per event; a document it cannot compile is executed by graphql-js.
  */
 function executorFor(args: ExecutionArgs): (event: StoredEvent) => ExecutionResult {
-  const compiled = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-  if (!isCompiledQuery(compiled)) return (event) => execute({ ...args, rootValue: event }) as ExecutionResult;
-  return (event) => compiled.query(event, args.contextValue, args.variableValues ?? {}) as ExecutionResult;
+  const executed = (event: StoredEvent) => execute({ ...args, rootValue: event }) as ExecutionResult;
+  try {
+    const compiled = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+    if (!isCompiledQuery(compiled)) return executed;
+    return (event) => compiled.query(event, args.contextValue, args.variableValues ?? {}) as ExecutionResult;
+  } catch {
+    return executed;
+  }
 }
 
 function createRenderer(key: string, args: ExecutionArgs, onError: (errors: unknown) => void): PayloadRenderer {
