@@ -91,6 +91,14 @@ class LeaseLost extends Error {
 
 const CONFLICT_ATTEMPTS = 3;
 
+/**
+ * How long the stream may hold events the projector has not applied while its consumer delivers
+ * nothing and no batch is in hand, before the projector starts again from its position with a new
+ * consumer. A consumer can be lost (deleted, or gone with its node) or left on a node that fell
+ * behind; the client library keeps asking after it until it is back, which may be never.
+ */
+const STALLED_AFTER_MS = 5000;
+
 /** One batch between its delivery and its acknowledgement. */
 interface Step {
   /** The message with the highest stream sequence: acknowledging it covers the batch. */
@@ -150,6 +158,17 @@ export function startGenerationProjector(options: GenerationProjectorOptions): G
     const failed = new AbortController();
     const signal = AbortSignal.any([stopping.signal, leaseLost.signal, failed.signal]);
     let lastDelivery = 0;
+    let lastBatchAt = Date.now();
+    /** Batches taken and not yet committed (or failed). */
+    let inHand = 0;
+    const watchdog = setInterval(() => {
+      if (inHand > 0 || !status.lag || Date.now() - lastBatchAt < STALLED_AFTER_MS) return;
+      log.warn(
+        { generation, position: status.position, lag: status.lag },
+        'the projector consumer delivers nothing while events wait; starting again from its position',
+      );
+      failed.abort();
+    }, 1000);
     let ackedSeq = position.seq;
     /** The last stream sequence of the batches taken so far (applied, or on their way). */
     let takenSeq = position.seq;
@@ -244,10 +263,15 @@ export function startGenerationProjector(options: GenerationProjectorOptions): G
       for (;;) {
         const batch = await source.next(signal);
         if (!batch) break;
+        lastBatchAt = Date.now();
+        inHand++;
         const step = take(batch);
         const plan = step.seq === undefined ? undefined : await applier.plan(step.events, step.seq, step.afterSeq);
         await committing;
-        committing = commit(step, plan);
+        committing = commit(step, plan).finally(() => {
+          inHand--;
+          lastBatchAt = Date.now();
+        });
         // A failed commit ends the loop at once, also while it waits for the next batch.
         committing.catch(() => failed.abort());
       }
@@ -256,6 +280,7 @@ export function startGenerationProjector(options: GenerationProjectorOptions): G
       await committing.catch(() => undefined);
       throw err;
     } finally {
+      clearInterval(watchdog);
       status.active = false;
       await source.close();
       bucket.close();
