@@ -70,8 +70,9 @@ describe('the publisher: acks, retries within a deadline, pipelining', () => {
       return true;
     });
     const tookMs = Date.now() - startedAt;
-    assert.ok(tookMs <= 900, `gave up by the deadline (took ${tookMs} ms)`);
-    assert.ok(tookMs >= 300, `kept trying most of the deadline (took ${tookMs} ms)`);
+    assert.ok(tookMs <= 950, `gave up by the deadline (took ${tookMs} ms)`);
+    // A backoff that would pass the deadline is cut short, not a reason to give up early.
+    assert.ok(tookMs >= 700, `kept trying until near the deadline (took ${tookMs} ms)`);
     assert.ok(retries.length >= 3, `retried (${retries.length} times)`);
     assert.deepEqual(
       retries,

@@ -51,6 +51,9 @@ function nextTurn(): Promise<void> {
   return turn;
 }
 
+/** The least time worth giving a last attempt before the deadline. */
+const LAST_ATTEMPT_MS = 20;
+
 /** `js` is Pulse's own ack publisher (nats/ack-publisher.ts) or a nats.js `JetStreamClient`. */
 export function createPublisher(js: JetStreamPublisher, options: PublisherOptions): Publisher {
   const deadlineMs = options.deadlineMs ?? 5000;
@@ -83,8 +86,10 @@ export function createPublisher(js: JetStreamPublisher, options: PublisherOption
             details: { reason: 'STREAM_FULL' },
           });
         }
-        const wait = backoffMs(attempt);
-        if (!isTransient(err) || Date.now() + wait >= giveUpAt) {
+        // A backoff that would run past the deadline is cut short, so the last attempt still comes
+        // before it (with at least LAST_ATTEMPT_MS to be answered) instead of giving up early.
+        const wait = Math.min(backoffMs(attempt), giveUpAt - Date.now() - LAST_ATTEMPT_MS);
+        if (!isTransient(err) || wait < 0) {
           throw new EventBusUnavailable(
             `the event bus did not acknowledge within ${deadlineMs} ms; retry with the same id`,
             {
